@@ -1,0 +1,129 @@
+"""Turning a discovery document into a UTCP manual. Pure: no I/O.
+
+Accepts a UTCP v1 manual and the legacy v0.1 shape (``version`` plus tools
+carrying ``tool_provider``), upgrading the latter so servers written for the
+v0.1 HTTP Stream provider keep working. Tools are validated one by one: one
+broken tool is reported, not allowed to sink the whole manual.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from utcp.data.tool import ToolSerializer
+from utcp.data.utcp_manual import UtcpManual
+from utcp.exceptions import UtcpSerializerValidationError
+
+from utcp_http_stream.errors import InsecureUrlError
+from utcp_http_stream.security import check_url, is_loopback_host
+
+__all__ = ["ManualParseResult", "is_legacy_manual", "parse_manual", "upgrade_legacy_provider"]
+
+#: v0.1 provider_type -> v1 call_template_type
+_LEGACY_TYPES = {"http_stream": "streamable_http", "streamable_http": "streamable_http", "http": "http", "sse": "sse"}
+_OUR_TYPES = ("streamable_http", "http_stream")
+
+
+class ManualParseResult:
+    __slots__ = ("errors", "manual")
+
+    def __init__(self, manual: UtcpManual, errors: list[str]) -> None:
+        self.manual = manual
+        self.errors = errors
+
+
+def is_legacy_manual(document: Any) -> bool:
+    if not isinstance(document, dict):
+        return False
+    tools = document.get("tools")
+    has_provider = isinstance(tools, list) and any(isinstance(t, dict) and "tool_provider" in t for t in tools)
+    return has_provider or ("version" in document and "utcp_version" not in document and "manual_version" not in document)
+
+
+def upgrade_legacy_provider(provider: dict[str, Any]) -> dict[str, Any]:
+    """A v0.1 provider dict as a v1 call template dict."""
+    template = {k: v for k, v in provider.items() if k != "provider_type"}
+    provider_type = provider.get("provider_type", provider.get("call_template_type", "http_stream"))
+    template["call_template_type"] = _LEGACY_TYPES.get(provider_type, provider_type)
+    return template
+
+
+def parse_manual(document: Any, *, source_url: str | None = None) -> ManualParseResult:
+    """Validate a discovery document into a manual, tool by tool.
+
+    ``source_url`` is where the document came from: when it is not loopback,
+    tools of this protocol whose URL is loopback are refused (a remote manual
+    may not aim the client at local services).
+    """
+    if not isinstance(document, dict):
+        raise ValueError(f"a UTCP manual is a JSON object, got {type(document).__name__}")
+    tools = document.get("tools")
+    if not isinstance(tools, list):
+        raise ValueError("the manual has no 'tools' list")
+
+    legacy = is_legacy_manual(document)
+    remote = source_url is not None and not is_loopback_host(_host(source_url))
+    errors: list[str] = []
+    valid: list[Any] = []
+    for index, raw in enumerate(tools):
+        label = f"tools[{index}]" + (f" ({raw.get('name')!r})" if isinstance(raw, dict) and raw.get("name") else "")
+        if not isinstance(raw, dict):
+            errors.append(f"{label}: a tool must be an object")
+            continue
+        tool = copy.deepcopy(raw)
+        if "tool_provider" in tool and "tool_call_template" not in tool:
+            provider = tool.pop("tool_provider")
+            tool["tool_call_template"] = upgrade_legacy_provider(provider) if isinstance(provider, dict) else provider
+        template = tool.get("tool_call_template")
+        if isinstance(template, dict) and "provider_type" in template and "call_template_type" not in template:
+            tool["tool_call_template"] = upgrade_legacy_provider(template)
+        try:
+            parsed = ToolSerializer().validate_dict(tool)
+        except (UtcpSerializerValidationError, ValueError, KeyError, TypeError) as exc:
+            errors.append(f"{label}: {_short(exc)}")
+            continue
+        call_template = parsed.tool_call_template
+        if remote and call_template.call_template_type in _OUR_TYPES:
+            try:
+                check_url(getattr(call_template, "url", ""), loopback_allowed=False, what="tool URL")
+            except InsecureUrlError as exc:
+                errors.append(f"{label}: refused: {exc}")
+                continue
+        valid.append(parsed)
+
+    version_key = "version" if legacy else "manual_version"
+    manual_version = str(document.get(version_key) or document.get("manual_version") or "1.0.0")
+    kwargs: dict[str, Any] = {"tools": valid, "manual_version": manual_version}
+    if isinstance(document.get("utcp_version"), str):
+        kwargs["utcp_version"] = document["utcp_version"]
+    return ManualParseResult(UtcpManual(**kwargs), errors)
+
+
+def _host(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+_EXC_LINE = re.compile(r"^[\w.]+(?:Error|Exception): (.*)$")
+
+
+def _short(exc: BaseException) -> str:
+    """The innermost message of a serializer error: utcp embeds whole
+    tracebacks in its messages, which nobody should have to read."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    start = None
+    for index, line in enumerate(lines):
+        if _EXC_LINE.match(line):
+            start = index
+    if start is None:
+        text = " ".join(lines) or type(exc).__name__
+    else:
+        first = _EXC_LINE.match(lines[start]).group(1)  # type: ignore[union-attr]
+        rest = [line for line in lines[start + 1 :] if not line.startswith("For further information")]
+        text = " ".join([first, *rest])
+    return text.removeprefix("Invalid CallTemplate: ")[:400]
