@@ -122,7 +122,8 @@ def test_api_key_in_header_query_and_cookie():
 
 
 def test_basic_auth_header():
-    r = build_request(make(url="https://h.example/u", auth={"auth_type": "basic", "username": "u", "password": "p"}), {})
+    auth = {"auth_type": "basic", "username": "u", "password": "p"}
+    r = build_request(make(url="https://h.example/u", auth=auth), {})
     assert r.headers["Authorization"] == "Basic dTpw"
     assert "p" in r.secrets
 
@@ -157,7 +158,9 @@ def test_plain_http_only_to_loopback(url):
         build_request(make(url=url), {})
 
 
-@pytest.mark.parametrize("url", ["http://localhost:1/x", "http://127.0.0.1/x", "http://127.8.9.10/x", "http://[::1]:80/x"])
+@pytest.mark.parametrize(
+    "url", ["http://localhost:1/x", "http://127.0.0.1/x", "http://127.8.9.10/x", "http://[::1]:80/x"]
+)
 def test_loopback_http_allowed(url):
     assert build_request(make(url=url), {}).url.startswith("http://")
 
@@ -167,3 +170,10 @@ def test_argument_cannot_change_the_host():
     parts = urlsplit(r.url)
     assert parts.hostname == "h.example"
     assert parts.path == "/%40evil.example%2Fx"
+
+
+def test_raw_characters_in_the_template_url_are_encoded():
+    r = build_request(make(url="https://h.example/a b/ü?q=x y&k=%2F"), {})
+    assert r.url == "https://h.example/a%20b/%C3%BC?q=x%20y&k=%2F"
+    r = build_request(make(url="https://h.example/x\r\nHost: evil/{p}"), {"p": "v"})
+    assert "\r" not in r.url and "\n" not in r.url and " " not in r.url

@@ -53,7 +53,7 @@ def test_negative_sizes_refused(field):
 
 
 def test_placeholder_in_host_refused():
-    with pytest.raises(ValidationError, match="placeholder.*host"):
+    with pytest.raises(ValidationError, match=r"placeholder.*host"):
         make(url="https://{tenant}.example.com/x")
 
 

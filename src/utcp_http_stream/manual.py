@@ -40,7 +40,8 @@ def is_legacy_manual(document: Any) -> bool:
         return False
     tools = document.get("tools")
     has_provider = isinstance(tools, list) and any(isinstance(t, dict) and "tool_provider" in t for t in tools)
-    return has_provider or ("version" in document and "utcp_version" not in document and "manual_version" not in document)
+    legacy_version = "version" in document and "utcp_version" not in document and "manual_version" not in document
+    return has_provider or legacy_version
 
 
 def upgrade_legacy_provider(provider: dict[str, Any]) -> dict[str, Any]:

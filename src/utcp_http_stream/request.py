@@ -29,6 +29,8 @@ __all__ = ["PreparedRequest", "build_request", "find_unresolved", "variable_name
 _PLACEHOLDER = re.compile(r"\{([^{}/?#]*)\}")
 _UNRESOLVED = re.compile(r"\$\{([^}]*)\}")
 _FORM = "application/x-www-form-urlencoded"
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = "/?%:@!$&'()*+,;=-._~"
 
 
 @dataclass(slots=True)
@@ -247,7 +249,12 @@ def build_request(
     url = base + ("?" + query if query else "")
 
     parts = urlsplit(url)
-    url = urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, ""))
+    # Percent-encode what the template author left raw (spaces, non-ASCII,
+    # control bytes): the URL goes on the request line as it is. Existing
+    # %XX escapes, including the encoded path parameters, are kept.
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    query = quote(parts.query, safe=_QUERY_SAFE)
+    url = urlunsplit((parts.scheme.lower(), parts.netloc, path, query, ""))
     check_url(url, what="tool URL")
     return PreparedRequest(
         method=template.http_method,

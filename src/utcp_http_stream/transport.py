@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import os
@@ -103,7 +104,7 @@ def _idle_seconds(template: StreamableHttpCallTemplate) -> float | None:
     return idle_ms / 1000 if idle_ms else None
 
 
-async def _next_piece(content: aiohttp.StreamReader, idle_s: float | None) -> bytes:
+async def _next_piece(raw: aiohttp.ClientResponse, idle_s: float | None) -> bytes:
     """The next piece of body (b"" at its end), waiting at most ``idle_s``.
 
     The idle limit is timed here, per wait, rather than with aiohttp's
@@ -111,7 +112,21 @@ async def _next_piece(content: aiohttp.StreamReader, idle_s: float | None) -> by
     (``connect_timeout``'s job), and when it fires it makes the reader drop
     bytes that had arrived but were not read yet. A stream that keeps sending
     never waits long here, however long it runs.
+
+    While waiting, the connection is watched: aiohttp closes it on a framing
+    error in the body (a chunk size that is not hex) without waking the body
+    reader, which would otherwise wait for bytes that can never come.
     """
+    content = raw.content
+    protocol = raw.connection.protocol if raw.connection is not None else None
+    # ``closed`` is resolved in connection_lost(); its callbacks run after that
+    # has marked the body complete or failed. None: the socket already closed.
+    closed: asyncio.Future[None] | None = getattr(protocol, "closed", None)
+    watch = functools.partial(_fail_unfinished_body, content, protocol)
+    if closed is not None:
+        closed.add_done_callback(watch)
+    elif protocol is not None and hasattr(protocol, "closed"):
+        _fail_unfinished_body(content, protocol)
     timer = asyncio.timeout(idle_s)
     try:
         async with timer:
@@ -120,6 +135,20 @@ async def _next_piece(content: aiohttp.StreamReader, idle_s: float | None) -> by
         if timer.expired():
             raise _IdleTimeout() from None
         raise
+    finally:
+        if closed is not None:
+            closed.remove_done_callback(watch)
+
+
+def _fail_unfinished_body(
+    content: aiohttp.StreamReader, protocol: Any, closed: asyncio.Future[None] | None = None
+) -> None:
+    if closed is not None and not closed.cancelled():
+        closed.exception()  # retrieved: the body reader reports the failure
+    if not content.is_eof() and content.exception() is None:
+        cause = getattr(protocol, "exception", lambda: None)()
+        why = f": {_reason(cause)}" if cause is not None else ""
+        content.set_exception(aiohttp.ClientPayloadError(f"the connection closed in the middle of the body{why}"))
 
 
 def _buffered_tail(content: aiohttp.StreamReader) -> bytes:
@@ -267,7 +296,7 @@ class StreamClient:
             chunks: list[bytes] = []
             size = 0
             idle_s = _idle_seconds(template)
-            while chunk := await _next_piece(response.content, idle_s):
+            while chunk := await _next_piece(response, idle_s):
                 size += len(chunk)
                 if size > limit:
                     raise HttpStreamError(
@@ -275,7 +304,7 @@ class StreamClient:
                         "raise max_item_bytes on the manual's call template if it is really that big"
                     )
                 chunks.append(chunk)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise self._timeout_error(exc, template, final, deadline, 0, started=True) from None
         except _INTERRUPTIONS as exc:
             raise StreamInterruptedError(
@@ -377,7 +406,7 @@ class StreamClient:
                     allow_redirects=False,
                     timeout=timeout,
                 )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if deadline.expired():
                 raise StreamTimeoutError(
                     "total",
@@ -401,15 +430,17 @@ class StreamClient:
             ) from None
         except aiohttp.InvalidURL as exc:
             raise TemplateError(f"invalid URL {request.safe_url!r}: {exc}") from None
-        except aiohttp.ClientResponseError as exc:  # malformed response line/headers
-            raise HttpStatusError(exc.status or 0, "Bad response", request.safe_url, _reason(exc)) from None
+        except aiohttp.ClientResponseError as exc:  # malformed status line or headers
+            raise StreamInterruptedError(
+                f"the server at {request.safe_url} sent a malformed HTTP response ({_reason(exc)})", 0
+            ) from None
 
     async def _status_error(self, response: aiohttp.ClientResponse, request: PreparedRequest) -> HttpStatusError:
         detail = b""
         try:
             async with asyncio.timeout(2.0):
                 detail = await response.content.read(_ERROR_BODY_LIMIT)
-        except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError):
+        except (TimeoutError, aiohttp.ClientError, ConnectionError):
             pass
         finally:
             response.close()
@@ -475,7 +506,7 @@ class StreamClient:
             ) as response:
                 body = await response.content.read(64 * 1024)
                 status = response.status
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AuthError(f"token endpoint {safe_url} did not answer within {_TOKEN_TIMEOUT_S:.0f} s") from None
         except aiohttp.ClientError as exc:
             raise AuthError(f"could not reach token endpoint {safe_url}: {_reason(exc)}") from None
@@ -653,7 +684,7 @@ class StreamResponse:
                 return None  # the server asks for a longer pause than we may wait
             return retry_after
         if self._retry_ms is not None:
-            return self._retry_ms / 1000
+            return min(self._retry_ms, policy.max_delay_ms) / 1000
         base = min(policy.max_delay_ms, policy.initial_delay_ms * (2 ** self._attempts)) / 1000
         return random.uniform(base / 2, base)
 
@@ -713,11 +744,11 @@ class StreamResponse:
         idle_s = _idle_seconds(self.template)
         try:
             try:
-                while chunk := await _next_piece(raw.content, idle_s):
+                while chunk := await _next_piece(raw, idle_s):
                     self.items_yielded += 1
                     yield chunk
                 return
-            except asyncio.TimeoutError as exc:
+            except TimeoutError as exc:
                 raise self._client._timeout_error(
                     exc, self.template, self._final, self._deadline, self.items_yielded, started=True
                 ) from None
@@ -775,7 +806,7 @@ class StreamResponse:
                 raw = self._raw
                 assert raw is not None
                 try:
-                    while chunk := await _next_piece(raw.content, idle_s):
+                    while chunk := await _next_piece(raw, idle_s):
                         items = decoder.feed(chunk)
                         if sse:
                             self.last_event_id = decoder.last_event_id
@@ -793,7 +824,7 @@ class StreamResponse:
                             self.items_yielded += 1
                             yield item
                     return
-                except asyncio.TimeoutError as exc:
+                except TimeoutError as exc:
                     raise self._client._timeout_error(
                         exc, self.template, self._final, self._deadline, self.items_yielded, started=True
                     ) from None

@@ -14,7 +14,6 @@ from tests.support import manual_template
 from utcp_http_stream import HttpStatusError, StreamableHttpCommunicationProtocol
 from utcp_http_stream.errors import InsecureUrlError, TemplateError
 
-
 BLOB = bytes(range(256)) * 64  # 16 KiB
 
 

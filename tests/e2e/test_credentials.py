@@ -16,7 +16,6 @@ from utcp_http_stream.errors import AuthError, HttpStatusError, InsecureUrlError
 from utcp_http_stream.transport import StreamClient
 
 
-
 class TokenServer:
     """A real token endpoint that counts requests and can be told to misbehave."""
 
@@ -169,7 +168,7 @@ async def test_token_endpoint_down(serve, free_port):
 
 
 async def test_token_endpoint_error_text_without_secret(serve):
-    tokens, turl = await token_setup(serve, fail_status=500)
+    _, turl = await token_setup(serve, fail_status=500)
     api = await serve(api_app([]))
     async with StreamClient() as client:
         with pytest.raises(AuthError, match="HTTP 500: server_error try later") as info:
@@ -185,7 +184,7 @@ async def test_insecure_token_url_refused(serve):
 
 
 async def test_keys_that_differ_only_in_scope_or_secret_get_their_own_tokens(serve):
-    tokens, turl = await token_setup(serve)
+    _, turl = await token_setup(serve)
     api = await serve(api_app([]))
     async with StreamClient() as client:
         a = await client.call(oauth_template(api, turl, scope="read"))

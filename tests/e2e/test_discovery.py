@@ -9,7 +9,6 @@ from aiohttp import web
 from tests.support import manual_template
 
 
-
 def app_with(handler):
     app = web.Application()
     app.router.add_get("/utcp", handler)
