@@ -1,0 +1,103 @@
+"""The ``utcp-http-stream`` command line.
+
+``main()`` parses arguments, quiets the libraries' logging (utcp configures
+INFO logging on import; the CLI reports what matters itself), runs the
+command, and turns every failure into one ``error:`` line and an exit code
+(see :mod:`.failures`). Ctrl-C cancels the running command, whose ``async
+with`` blocks close the stream and the connection, then exits 130.
+
+Importing this package is cheap: utcp, aiohttp and rich load only when a
+command needs them, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from utcp_http_stream.cli.console import Console
+from utcp_http_stream.cli.failures import EXIT_FAILED, EXIT_INTERRUPTED, describe
+from utcp_http_stream.cli.parser import build_parser
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse stops collecting `key=value` positionals at the first
+        # option; let them continue after options (`call m t --json a=1`).
+        if args.command == "call" and not any(item.startswith("-") for item in extra):
+            args.pairs = [*args.pairs, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    debug = getattr(args, "debug", False)
+    _configure_logging(debug=debug, verbose=getattr(args, "verbose", False))
+    console = Console()
+    try:
+        return _dispatch(args, console)
+    except KeyboardInterrupt:
+        console.status("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `... | head`: the reader left; exit quietly without a second EPIPE at shutdown.
+        _silence_stdout()
+        return EXIT_FAILED
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        message, code = describe(exc)
+        console.error(message)
+        for detail in getattr(exc, "details", ()):
+            console.status(f"  {detail}")
+        return code
+
+
+def _dispatch(args: argparse.Namespace, console: Console) -> int:
+    command = args.command
+    if command == "validate":
+        from utcp_http_stream.cli.validate import run_validate
+
+        return run_validate(args, console)
+    if command == "demo":
+        from utcp_http_stream.cli.demo import run_demo as runner
+    elif command == "serve-demo":
+        from utcp_http_stream.cli.demo import run_serve_demo as runner
+    elif command == "discover":
+        from utcp_http_stream.cli.discover import run_discover as runner
+    elif command == "call":
+        from utcp_http_stream.cli.call import run_call as runner
+    elif command == "request":
+        from utcp_http_stream.cli.call import run_request as runner
+    else:  # pragma: no cover - argparse rejects unknown commands
+        raise AssertionError(command)
+    return asyncio.run(runner(args, console))
+
+
+def _configure_logging(*, debug: bool, verbose: bool) -> None:
+    """A root handler before anything imports utcp, whose ``basicConfig`` then
+    does nothing. Silent unless ``--verbose``/``--debug``."""
+    root = logging.getLogger()
+    if debug or verbose:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.setLevel(logging.DEBUG if debug else logging.INFO)
+    else:
+        handler = logging.NullHandler()
+        root.setLevel(logging.CRITICAL)
+    root.addHandler(handler)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,113 @@
+"""Reading what the user typed: JSON files, ``key=value`` tool arguments,
+``--args``, ``--env-file``, and what kind of document a file holds."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from utcp_http_stream.cli.failures import UsageError
+
+__all__ = [
+    "client_config",
+    "document_kind",
+    "load_json",
+    "manual_name",
+    "parse_json_text",
+    "parse_tool_args",
+]
+
+
+def load_json(path: str | Path) -> Any:
+    """The parsed file; a missing or malformed file is a usage error that
+    says where the syntax breaks."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, expected a JSON file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text, expected a JSON file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def parse_json_text(text: str, what: str) -> Any:
+    """``text`` as JSON, or ``@file`` to read it from a file."""
+    if text.startswith("@"):
+        return load_json(text[1:])
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}") from None
+
+
+def parse_tool_args(args_json: str | None, pairs: list[str]) -> dict[str, Any]:
+    """``--args`` (an object) overlaid with ``key=value`` pairs.
+
+    A value is parsed as JSON when it parses (``n=3``, ``flag=true``,
+    ``tags=["a","b"]``), otherwise taken as a string (``prompt=hello world``).
+    """
+    result: dict[str, Any] = {}
+    if args_json is not None:
+        parsed = parse_json_text(args_json, "--args")
+        if not isinstance(parsed, dict):
+            raise UsageError(f"--args must be a JSON object, got {type(parsed).__name__}")
+        result.update(parsed)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"tool argument {pair!r} is not key=value")
+        try:
+            result[key] = json.loads(value)
+        except json.JSONDecodeError:
+            result[key] = value
+    return result
+
+
+def client_config(env_file: str | None) -> dict[str, Any]:
+    """The UtcpClient config: ``--env-file`` becomes utcp's own dotenv
+    variable loader, so ``${VAR}`` resolves exactly as in UtcpClient."""
+    config: dict[str, Any] = {}
+    if env_file is not None:
+        path = Path(env_file)
+        if not path.is_file():
+            raise UsageError(f"--env-file {env_file}: no such file")
+        config["load_variables_from"] = [{"variable_loader_type": "dotenv", "env_file_path": str(path)}]
+    return config
+
+
+def manual_name(name: str) -> str:
+    """The name UtcpClient registers a manual under (non-word characters
+    become ``_``); it is also the namespace of the manual's variables."""
+    return re.sub(r"[^\w]", "_", name) or "manual"
+
+
+def document_kind(document: Any) -> str:
+    """``manual``, ``legacy_manual``, ``call_template``, ``legacy_provider``,
+    ``provider_list`` (v0.1 providers), ``template_list`` or ``unknown``."""
+    from utcp_http_stream.manual import is_legacy_manual
+
+    if isinstance(document, list):
+        if document and all(isinstance(item, dict) and "provider_type" in item for item in document):
+            return "provider_list"
+        if document and all(isinstance(item, dict) and "call_template_type" in item for item in document):
+            return "template_list"
+        return "unknown"
+    if not isinstance(document, dict):
+        return "unknown"
+    if "tools" in document:
+        return "legacy_manual" if is_legacy_manual(document) else "manual"
+    if "call_template_type" in document:
+        return "call_template"
+    if "provider_type" in document:
+        return "legacy_provider"
+    return "unknown"

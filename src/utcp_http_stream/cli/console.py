@@ -1,0 +1,260 @@
+"""Terminal output: rich on a terminal, plain lines everywhere else.
+
+Results go to stdout, status and errors to stderr. ``rich`` is imported only
+when a stream is an interactive terminal and ``NO_COLOR`` is unset (and
+``TERM`` is not ``dumb``), and only if it is installed (the ``cli`` extra);
+otherwise every method writes plain text without a single escape code, so
+piped output and logs stay clean.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from typing import IO, Any
+
+__all__ = ["Console", "Progress", "format_bytes", "format_duration", "wants_fancy"]
+
+
+def wants_fancy(stream: IO[str]) -> bool:
+    """True when ``stream`` is a terminal that may get colour and live bars
+    (and rich, the ``cli`` extra, is installed)."""
+    if os.environ.get("NO_COLOR", "") != "" or os.environ.get("TERM") == "dumb":
+        return False
+    if importlib.util.find_spec("rich") is None:
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def format_bytes(count: float) -> str:
+    """``1536`` -> ``1.5 KiB``: binary units, as download tools show them."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover - loop always returns
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+class Console:
+    """The CLI's two output streams and how fancy each may be."""
+
+    def __init__(self, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.fancy_out = wants_fancy(self.stdout)
+        self.fancy_err = wants_fancy(self.stderr)
+        self._rich_out: Any = None
+        self._rich_err: Any = None
+
+    # -- rich consoles, created on first use ------------------------------------
+
+    def rich(self, *, err: bool = False) -> Any:
+        from rich.console import Console as RichConsole
+
+        if err:
+            if self._rich_err is None:
+                self._rich_err = RichConsole(file=self.stderr, highlight=False, soft_wrap=True)
+            return self._rich_err
+        if self._rich_out is None:
+            self._rich_out = RichConsole(file=self.stdout, highlight=False, soft_wrap=True)
+        return self._rich_out
+
+    # -- stdout -------------------------------------------------------------------
+
+    def write(self, text: str) -> None:
+        """Raw text to stdout, flushed at once (live token output)."""
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        """One line to stdout; ``style`` (a rich style) only on a terminal."""
+        if self.fancy_out and style:
+            from rich.text import Text
+
+            self.rich().print(Text(text, style=style))
+        else:
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
+
+    def heading(self, text: str) -> None:
+        if self.fancy_out:
+            self.rich().rule(f"[bold]{_escape(text)}[/]", align="left", style="cyan")
+        else:
+            self.line(f"== {text}")
+
+    def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
+        """A table; the first column left-aligned, the rest right-aligned."""
+        if self.fancy_out:
+            from rich.table import Table
+
+            table = Table(title=title, title_justify="left", header_style="bold")
+            for index, column in enumerate(columns):
+                table.add_column(column, justify="left" if index == 0 else "right")
+            for row in rows:
+                table.add_row(*row)
+            self.rich().print(table)
+            return
+        widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=False)]
+
+        def render(cells: list[str]) -> str:
+            parts = [
+                str(cell).ljust(width) if index == 0 else str(cell).rjust(width)
+                for index, (cell, width) in enumerate(zip(cells, widths, strict=False))
+            ]
+            return "  ".join(parts).rstrip()
+
+        self.line(title)
+        self.line(render(columns))
+        self.line(render(["-" * width for width in widths]))
+        for row in rows:
+            self.line(render(row))
+
+    # -- stderr -------------------------------------------------------------------
+
+    def status(self, text: str, style: str | None = None) -> None:
+        """A status line on stderr (never mixed into results on stdout)."""
+        if self.fancy_err and style:
+            from rich.text import Text
+
+            self.rich(err=True).print(Text(text, style=style))
+        else:
+            self.stderr.write(text + "\n")
+            self.stderr.flush()
+
+    def error(self, message: str) -> None:
+        self.status(f"error: {message}", style="bold red")
+
+    def warning(self, message: str) -> None:
+        self.status(f"warning: {message}", style="yellow")
+
+    # -- progress -------------------------------------------------------------------
+
+    def progress(self, description: str, total: float | None, *, unit: str = "bytes", err: bool = False) -> Progress:
+        """A progress display for one task: a live rich bar on a terminal,
+        otherwise a plain line at every quarter (or just the end when the
+        total is unknown). ``unit`` is ``"bytes"`` or ``"steps"``."""
+        fancy = self.fancy_err if err else self.fancy_out
+        return Progress(self, description, total, unit=unit, err=err, fancy=fancy)
+
+
+class Progress:
+    """One task's progress; use as a context manager, call :meth:`update`."""
+
+    def __init__(
+        self, console: Console, description: str, total: float | None, *, unit: str, err: bool, fancy: bool
+    ) -> None:
+        self.console = console
+        self.description = description
+        self.total = total
+        self.unit = unit
+        self.err = err
+        self.fancy = fancy
+        self.completed = 0.0
+        self.message = ""
+        self._started = time.perf_counter()
+        self._next_quarter = 1
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        if self.fancy:
+            from rich import progress as rp
+
+            if self.unit == "bytes" and not self.total:
+                # Length unknown: no bar to fill, just the bytes so far and the rate.
+                columns = [
+                    rp.TextColumn("{task.description}"),
+                    rp.SpinnerColumn(),
+                    rp.TextColumn("{task.fields[done]}", style="green"),
+                    rp.TransferSpeedColumn(),
+                    rp.TimeElapsedColumn(),
+                ]
+            elif self.unit == "bytes":
+                columns = [
+                    rp.TextColumn("{task.description}"),
+                    rp.BarColumn(),
+                    rp.DownloadColumn(binary_units=True),
+                    rp.TransferSpeedColumn(),
+                    rp.TimeRemainingColumn(),
+                ]
+            else:
+                columns = [
+                    rp.TextColumn("{task.description}"),
+                    rp.BarColumn(),
+                    rp.TaskProgressColumn(),
+                    rp.MofNCompleteColumn(),
+                    rp.TextColumn("{task.fields[message]}", style="dim"),
+                ]
+            self._bar = rp.Progress(*columns, console=self.console.rich(err=self.err), transient=False)
+            self._bar.start()
+            self._task = self._bar.add_task(self.description, total=self.total, message="", done="")
+        return self
+
+    def update(self, completed: float, *, total: float | None = None, message: str | None = None) -> None:
+        self.completed = completed
+        if total is not None:
+            self.total = total
+        if message is not None:
+            self.message = message
+        if self._bar is not None:
+            self._bar.update(
+                self._task,
+                completed=completed,
+                total=self.total,
+                message=self.message,
+                done=format_bytes(completed),
+            )
+            return
+        if self.total:
+            while self._next_quarter <= 4 and completed >= self.total * self._next_quarter / 4:
+                self._plain(f"{25 * self._next_quarter:3d}%")
+                self._next_quarter += 1
+
+    def advance(self, amount: float, *, message: str | None = None) -> None:
+        self.update(self.completed + amount, message=message)
+
+    def _plain(self, percent: str) -> None:
+        elapsed = time.perf_counter() - self._started
+        if self.unit == "bytes":
+            rate = self.completed / elapsed if elapsed > 0 else 0.0
+            done = f"{format_bytes(self.completed)} of {format_bytes(self.total or 0)}, {format_bytes(rate)}/s"
+            left = (self.total or 0) - self.completed
+            if left > 0 and rate > 0:
+                done += f", ETA {format_duration(left / rate)}"
+            text = f"  {self.description} {percent}  {done}"
+        else:
+            text = f"  {self.description} {percent}  {int(self.completed)}/{int(self.total or 0)}"
+            if self.message:
+                text += f"  {self.message}"
+        (self.console.status if self.err else self.console.line)(text)
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        elif exc_type is None and not self.total:
+            elapsed = time.perf_counter() - self._started
+            amount = format_bytes(self.completed) if self.unit == "bytes" else f"{int(self.completed)} steps"
+            (self.console.status if self.err else self.console.line)(
+                f"  {self.description} {amount} in {format_duration(elapsed)}"
+            )
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,206 @@
+"""``demo`` (the whole tour, in-process) and ``serve-demo`` (the server alone)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import signal
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from utcp_http_stream.cli.console import Console, format_bytes, format_duration
+from utcp_http_stream.cli.failures import CallFailed
+
+__all__ = ["run_demo", "run_serve_demo"]
+
+
+class Meter:
+    """Items, bytes and timings of one tool call, for the summary table."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool
+        self.items = 0
+        self.bytes = 0
+        self.started = time.perf_counter()
+        self.first: float | None = None
+        self.ended: float | None = None
+
+    def item(self, item: Any) -> None:
+        if self.first is None:
+            self.first = time.perf_counter() - self.started
+        self.items += 1
+        if isinstance(item, bytes | bytearray | memoryview):
+            self.bytes += len(item)
+        elif isinstance(item, str):
+            self.bytes += len(item.encode("utf-8"))
+        else:
+            self.bytes += len(json.dumps(item, separators=(",", ":")).encode("utf-8"))
+
+    def done(self) -> None:
+        self.ended = time.perf_counter() - self.started
+
+    def row(self) -> list[str]:
+        return [
+            self.tool,
+            str(self.items),
+            format_bytes(self.bytes),
+            format_duration(self.first),
+            format_duration(self.ended),
+        ]
+
+
+async def _items(client: Any, tool: str, args: dict[str, Any], meter: Meter) -> AsyncIterator[Any]:
+    stream = client.call_tool_streaming(tool, args)
+    try:
+        async for item in stream:
+            meter.item(item)
+            yield item
+    finally:
+        await stream.aclose()
+    meter.done()
+
+
+async def run_demo(args: argparse.Namespace, console: Console) -> int:
+    from utcp.data.call_template import CallTemplateSerializer
+    from utcp.utcp_client import UtcpClient
+
+    from utcp_http_stream.demo import DemoServer
+
+    total_started = time.perf_counter()
+    async with DemoServer(port=0) as server:
+        console.heading("utcp-http-stream demo")
+        console.line(f"demo server: {server.base_url} (manual at {server.manual_url})")
+        client = await UtcpClient.create(config={})
+        try:
+            # The generic serializer: the plugin's entry point registered
+            # "streamable_http" when UtcpClient.create() loaded the plugins.
+            template = CallTemplateSerializer().validate_dict(
+                {"name": "demo", "call_template_type": "streamable_http", "url": server.manual_url}
+            )
+            result = await client.register_manual(template)
+            if not result.success:
+                raise CallFailed(f"could not register the demo manual: {'; '.join(result.errors)}")
+            names = ", ".join(tool.name for tool in result.manual.tools)
+            console.line(f"registered {len(result.manual.tools)} tools: {names}")
+            meters = [
+                await _demo_chat(client, console, args.prompt),
+                await _demo_job(client, console),
+                await _demo_logs(client, console),
+                await _demo_download(client, console),
+            ]
+        finally:
+            await client.close()
+
+    console.line("")
+    console.table(
+        "summary (through UtcpClient.call_tool_streaming)",
+        ["tool", "items", "bytes", "first item", "total"],
+        [meter.row() for meter in meters],
+    )
+    console.line(f"all tools streamed OK in {format_duration(time.perf_counter() - total_started)}", style="green")
+    return 0
+
+
+async def _demo_chat(client: Any, console: Console, prompt: str) -> Meter:
+    console.line("")
+    console.heading("demo.chat: model-like SSE token stream (select /choices/0/delta/content)")
+    console.line(f"> {prompt}", style="bold")
+    meter = Meter("demo.chat")
+    async for token in _items(client, "demo.chat", {"prompt": prompt}, meter):
+        console.write(str(token))
+    console.write("\n")
+    return meter
+
+
+async def _demo_job(client: Any, console: Console) -> Meter:
+    console.line("")
+    console.heading("demo.job_progress: NDJSON progress of a long-running job")
+    meter = Meter("demo.job_progress")
+    last: dict[str, Any] = {}
+    with console.progress("job-42", None, unit="steps") as progress:
+        async for record in _items(client, "demo.job_progress", {"job_id": "job-42"}, meter):
+            if isinstance(record, dict):
+                last = record
+                progress.update(record.get("step", 0), total=record.get("total"), message=record.get("message"))
+    console.line(f"job {last.get('job', '?')}: {last.get('message', '?')} after {last.get('step', 0)} steps")
+    return meter
+
+
+async def _demo_logs(client: Any, console: Console) -> Meter:
+    console.line("")
+    console.heading("demo.log_tail: text/plain log lines as they are written")
+    meter = Meter("demo.log_tail")
+    styles = {"ERROR": "bold red", "WARN": "yellow", "DEBUG": "dim"}
+    async for line in _items(client, "demo.log_tail", {"service": "api"}, meter):
+        text = str(line)
+        level = text.split()[1] if len(text.split()) > 1 else ""
+        console.line(f"  {text}", style=styles.get(level))
+    return meter
+
+
+async def _demo_download(client: Any, console: Console) -> Meter:
+    console.line("")
+    console.heading("demo.download: multi-megabyte octet-stream to a temp file")
+    info = await client.call_tool("demo.download_info", {})
+    size, expected = int(info["size"]), str(info["sha256"])
+    console.line(f"expecting {info['name']}: {format_bytes(size)}, sha256 {expected}")
+    meter = Meter("demo.download")
+    digest = hashlib.sha256()
+    with tempfile.TemporaryDirectory(prefix="utcp-http-stream-demo-") as directory:
+        target = Path(directory) / str(info["name"])
+        with target.open("wb") as handle, console.progress(str(info["name"]), size, unit="bytes") as progress:
+            async for chunk in _items(client, "demo.download", {}, meter):
+                handle.write(chunk)
+                digest.update(chunk)
+                progress.advance(len(chunk))
+        written = target.stat().st_size
+    if digest.hexdigest() != expected or written != size:
+        raise CallFailed(
+            f"download check failed: got {written} bytes with sha256 {digest.hexdigest()}, "
+            f"expected {size} bytes with sha256 {expected}"
+        )
+    console.line(f"saved {format_bytes(written)} to a temp file; sha256 verified ({expected[:16]}...)", style="green")
+    return meter
+
+
+# -- serve-demo ---------------------------------------------------------------------------------
+
+
+async def run_serve_demo(args: argparse.Namespace, console: Console) -> int:
+    from utcp_http_stream.demo import DemoServer
+    from utcp_http_stream.security import is_loopback_host
+
+    server = DemoServer(args.host, args.port)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise CallFailed(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            + ("; pass --port 0 for a free port" if args.port else "")
+        ) from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        console.line(f"demo server listening on {server.base_url}")
+        console.line(f"manual: {server.manual_url}")
+        console.line(f"stats:  {server.base_url}/stats")
+        if args.host not in ("0.0.0.0", "::") and not is_loopback_host(args.host):
+            console.warning("the manual's tool URLs are plain http to a non-loopback host; clients will refuse them")
+        console.status("press Ctrl-C to stop")
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+        await server.close()
+    console.status("demo server stopped")
+    return 0

@@ -1,0 +1,99 @@
+"""Exit codes, and turning any exception into one readable line.
+
+- 0 success
+- 1 a call failed (HTTP status, timeout, cut-off stream, bad data, auth, network)
+- 2 usage or validation error (bad arguments, invalid manual/template, refused URL,
+  unset variable): something the user fixes before trying again
+- 130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+from utcp_http_stream.errors import HttpStreamError, InsecureUrlError, TemplateError
+from utcp_http_stream.security import printable_excerpt
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CallFailed",
+    "CliError",
+    "UsageError",
+    "describe",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """An error the CLI reports as ``error: <message>`` and exits with ``code``."""
+
+    code = EXIT_FAILED
+
+    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        #: extra lines printed after the message (validation problems)
+        self.details = details or []
+
+
+class UsageError(CliError):
+    code = EXIT_USAGE
+
+
+class CallFailed(CliError):
+    code = EXIT_FAILED
+
+
+def describe(exc: BaseException) -> tuple[str, int]:
+    """The one-line message and exit code for an exception."""
+    if isinstance(exc, CliError):
+        return str(exc), exc.code
+    if isinstance(exc, (TemplateError, InsecureUrlError)):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, HttpStreamError):
+        return str(exc), EXIT_FAILED
+
+    # utcp and pydantic are imported lazily by the commands; match by name so
+    # this module stays import-light.
+    name = type(exc).__name__
+    if name == "UtcpVariableNotFound":
+        variable = getattr(exc, "variable_name", "?")
+        return (
+            f"variable {variable} is not set: define it in the environment or in a file passed with "
+            "--env-file (UtcpClient looks up ${VAR} of manual M as M_VAR, with underscores in M doubled)",
+            EXIT_USAGE,
+        )
+    if name == "UtcpSerializerValidationError":
+        return _last_line(str(exc)), EXIT_USAGE
+    if name == "ValidationError":  # pydantic
+        from utcp_http_stream.template import format_validation_error
+
+        return format_validation_error(exc), EXIT_USAGE  # type: ignore[arg-type]
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: no such file", EXIT_USAGE
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return f"{name}: {printable_excerpt(str(exc) or name, 300)}", EXIT_FAILED
+    if isinstance(exc, OSError):
+        return f"{printable_excerpt(str(exc) or name, 300)}", EXIT_FAILED
+    text = printable_excerpt(str(exc), 300)
+    return f"unexpected {name}{': ' + text if text else ''} (run with --debug for the traceback)", EXIT_FAILED
+
+
+def _last_line(text: str) -> str:
+    """utcp serializer errors embed a traceback; keep the line that says what is wrong."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "invalid document"
+    head = lines[0]
+    for line in reversed(lines):
+        if line.startswith(("Traceback", "File ", "^", "~", "For further information")):
+            continue
+        if ":" in line:
+            if line.startswith(("utcp.exceptions", "pydantic_core")):
+                line = line.split(":", 1)[1].strip()
+            return printable_excerpt(line if line != head else head, 400)
+    return printable_excerpt(head, 400)

@@ -1,0 +1,166 @@
+"""The command line: argparse only, so ``--help`` needs no third-party import."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from utcp_http_stream.cli.failures import EXIT_USAGE
+
+__all__ = ["build_parser"]
+
+PROG = "utcp-http-stream"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one ``error:`` line (plus where to get help), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
+        sys.exit(EXIT_USAGE)
+
+
+def _common() -> argparse.ArgumentParser:
+    # SUPPRESS: the flags work before or after the subcommand without the
+    # subparser's default overwriting the top-level value.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the libraries' info logs",
+    )
+    return common
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--json", action="store_true", help="one JSON value per line for each item")
+    group.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the stream to FILE (bytes as they are, with a progress bar); '-' for stdout",
+    )
+    group.add_argument("--lines", action="store_true", help="print every text item on its own line")
+    group.add_argument("-i", "--include", action="store_true", help="show the response status and headers (on stderr)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from utcp_http_stream import __version__
+
+    common = _common()
+    parser = _Parser(
+        prog=PROG,
+        description="Stream UTCP tool calls over HTTP (SSE, NDJSON, text, bytes) from the command line.",
+        epilog="Exit codes: 0 ok, 1 call failed, 2 usage or validation error, 130 interrupted.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="start the embedded demo server and stream every demo tool through UtcpClient",
+        description="Start the embedded demo server on a free loopback port, register its manual with a "
+        "UtcpClient and stream each tool: an SSE token stream, NDJSON job progress, a text log tail and a "
+        "multi-megabyte download (sha256-checked), then print a summary.",
+    )
+    demo.add_argument("--prompt", default="Why stream tool output?", help="what to ask the demo model")
+
+    serve = sub.add_parser(
+        "serve-demo",
+        parents=[common],
+        help="run the demo server alone until Ctrl-C",
+        description="Run the demo server (its manual at /utcp, open streams at /stats) until Ctrl-C.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=8765,
+        help="port (default 8765, as in manuals/demo.json; 0 = any free port)",
+    )
+
+    discover = sub.add_parser(
+        "discover",
+        parents=[common],
+        help="register a manual from a /utcp URL and list its tools",
+        description="Register a manual through UtcpClient and list its tools with their inputs.",
+    )
+    discover.add_argument("source", metavar="URL", help="a /utcp URL, or a manual call template file")
+    discover.add_argument("--json", action="store_true", help="print the manual as JSON")
+    discover.add_argument("--name", help="manual name (default: the template's name, or 'manual')")
+    discover.add_argument("--env-file", metavar="FILE", help="a .env file to resolve ${VAR} from")
+
+    call = sub.add_parser(
+        "call",
+        parents=[common],
+        help="call one tool of a manual and stream its output",
+        description="Call one tool and stream its output live. MANUAL is a UTCP manual file (its tool is "
+        "called directly), a manual call template file, or a /utcp URL (registered with UtcpClient). "
+        "${VAR} placeholders resolve as in UtcpClient: manual 'm' looks up m_VAR, from the environment or "
+        "--env-file.",
+        epilog="Example: utcp-http-stream call manuals/demo.json chat prompt='hello' max_tokens=20",
+    )
+    call.add_argument("manual", metavar="MANUAL", help="manual file, manual call template file, or /utcp URL")
+    call.add_argument("tool", metavar="TOOL", help="tool name (with or without the 'manual.' prefix)")
+    call.add_argument(
+        "pairs",
+        metavar="key=value",
+        nargs="*",
+        default=[],
+        help="tool arguments; values are JSON when they parse",
+    )
+    call.add_argument("--args", metavar="JSON", help="tool arguments as a JSON object (or @file.json)")
+    call.add_argument("--env-file", metavar="FILE", help="a .env file to resolve ${VAR} from")
+    call.add_argument("--name", help="manual name, the namespace of its variables (default: file name)")
+    _output_options(call)
+
+    request = sub.add_parser(
+        "request",
+        parents=[common],
+        help="an ad-hoc streaming request, to try an endpoint before writing a manual",
+        description="Send one streaming request with the plugin's decoding and security rules.",
+    )
+    request.add_argument("method", metavar="METHOD", type=str.upper, help="GET, POST, PUT, PATCH, DELETE or HEAD")
+    request.add_argument("url", metavar="URL", help="https URL (plain http only to loopback)")
+    request.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="a request header (repeatable)",
+    )
+    request.add_argument("--body", metavar="JSON", help="request body: JSON is sent as JSON, other text as is; @file")
+    request.add_argument("--content-type", metavar="TYPE", help="Content-Type of the body")
+    request.add_argument(
+        "--format",
+        choices=("auto", "sse", "ndjson", "json", "text", "bytes"),
+        default="auto",
+        help="framing of the response (default: from its Content-Type)",
+    )
+    request.add_argument("--select", metavar="POINTER", help="JSON Pointer applied to each item, e.g. /choices/0")
+    request.add_argument("--timeout", type=int, default=60_000, metavar="MS", help="whole call, 0 = none")
+    request.add_argument("--connect-timeout", type=int, default=5_000, metavar="MS", help="until headers")
+    request.add_argument("--idle-timeout", type=int, metavar="MS", help="between two pieces of body")
+    _output_options(request)
+
+    validate = sub.add_parser(
+        "validate",
+        parents=[common],
+        help="check manuals and call templates; upgrade legacy v0.1 http_stream providers",
+        description="Report every problem with its JSON path (exit 2), or say OK (exit 0). A legacy v0.1 "
+        "provider, provider list or manual is upgraded and its v1 equivalent printed.",
+    )
+    validate.add_argument("files", metavar="FILE", nargs="+", help="JSON file(s) to check")
+    validate.add_argument("--write", action="store_true", help="save an upgraded file over the original (.bak kept)")
+    return parser

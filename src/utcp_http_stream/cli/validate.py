@@ -1,0 +1,391 @@
+"""``validate``: every problem of a manual or call template, with its JSON path;
+and the upgrade of legacy v0.1 ``http_stream`` providers to v1 templates.
+
+Problems are collected, not raised one at a time: a file with five mistakes
+gets five lines (``tools[2].tool_call_template.http_method: ...``), so it can
+be fixed in one pass. Templates of this plugin's types are checked field by
+field with its own model (plus the URL policy when the URL holds no
+``${VAR}``); templates of other protocols go through utcp's registered
+serializers. Literal secrets are reported as warnings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from utcp_http_stream.cli.arguments import document_kind, load_json
+from utcp_http_stream.cli.console import Console
+from utcp_http_stream.cli.failures import EXIT_OK, EXIT_USAGE, CliError
+
+__all__ = ["Report", "check_document", "run_validate", "upgrade_document"]
+
+_OUR_TYPES = ("streamable_http", "http_stream")
+_VARIABLE = re.compile(r"\$\{?[A-Za-z0-9_]")
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
+
+
+@dataclass
+class Report:
+    kind: str
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+# -- upgrading ---------------------------------------------------------------------------
+
+
+def upgrade_document(document: Any) -> tuple[Any, bool]:
+    """The v1 equivalent of a legacy v0.1 document, and whether anything changed.
+
+    A provider becomes a call template, a list of providers a list of
+    templates (what a client config's ``manual_call_templates`` holds), and a
+    v0.1 manual (``version``, tools with ``tool_provider``) a v1 manual.
+    Unknown keys are kept; key order is preserved.
+    """
+    from utcp_http_stream.manual import upgrade_legacy_provider
+
+    kind = document_kind(document)
+    if kind == "legacy_provider":
+        return _template_first(upgrade_legacy_provider(document)), True
+    if kind == "provider_list":
+        return [_template_first(upgrade_legacy_provider(item)) for item in document], True
+    if kind not in ("manual", "legacy_manual"):
+        return document, False
+
+    changed = kind == "legacy_manual"
+    tools = []
+    for tool in document.get("tools") or []:
+        if not isinstance(tool, dict):
+            tools.append(tool)
+            continue
+        new_tool: dict[str, Any] = {}
+        for key, value in tool.items():
+            if key == "tool_provider" and "tool_call_template" not in tool:
+                key, changed = "tool_call_template", True
+            if key == "tool_call_template" and isinstance(value, dict) and "provider_type" in value:
+                value, changed = _template_first(upgrade_legacy_provider(value)), True
+            new_tool[key] = value
+        tools.append(new_tool)
+    if not changed:
+        return document, False
+    upgraded: dict[str, Any] = {
+        "manual_version": str(document.get("manual_version") or document.get("version") or "1.0.0"),
+        "utcp_version": document.get("utcp_version") or "1.0.0",
+    }
+    for key, value in document.items():
+        if key not in ("version", "manual_version", "utcp_version", "tools"):
+            upgraded[key] = value
+    upgraded["tools"] = tools
+    return upgraded, True
+
+
+def _template_first(template: dict[str, Any]) -> dict[str, Any]:
+    """``call_template_type`` first (after ``name``), as v1 files are written."""
+    ordered: dict[str, Any] = {}
+    if "name" in template:
+        ordered["name"] = template["name"]
+    ordered["call_template_type"] = template["call_template_type"]
+    ordered.update((k, v) for k, v in template.items() if k not in ordered)
+    return ordered
+
+
+# -- checking ------------------------------------------------------------------------------
+
+
+def check_document(document: Any) -> Report:
+    """Every problem of a v1 document (upgrade legacy ones first)."""
+    kind = document_kind(document)
+    report = Report(kind)
+    if kind in ("manual", "legacy_manual"):
+        _check_manual(document, report)
+    elif kind == "call_template":
+        _check_template(document, "", report)
+        report.summary = f"{document.get('call_template_type')} call template"
+    elif kind == "template_list":
+        for index, item in enumerate(document):
+            _check_template(item, f"[{index}]", report)
+        report.summary = f"{len(document)} call templates"
+    else:
+        report.errors.append(
+            "(document): not a UTCP manual (an object with 'tools'), a call template (an object with "
+            "'call_template_type'), nor a legacy provider (with 'provider_type')"
+        )
+    return report
+
+
+def _check_manual(document: dict[str, Any], report: Report) -> None:
+    for key in ("manual_version", "utcp_version"):
+        if key in document and not isinstance(document[key], str):
+            report.errors.append(f'{key}: must be a string like "1.0.0", got {json.dumps(document[key])}')
+    tools = document.get("tools")
+    if not isinstance(tools, list):
+        report.errors.append(f"tools: must be a list of tools, got {type(tools).__name__}")
+        return
+    if not tools:
+        report.warnings.append("tools: the manual has no tools")
+    seen: dict[str, int] = {}
+    types: dict[str, int] = {}
+    for index, tool in enumerate(tools):
+        path = f"tools[{index}]"
+        if not isinstance(tool, dict):
+            report.errors.append(f"{path}: a tool must be an object, got {type(tool).__name__}")
+            continue
+        _check_tool_fields(tool, path, report)
+        name = tool.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                report.errors.append(f"{path}.name: duplicate tool name {name!r} (also tools[{seen[name]}])")
+            seen.setdefault(name, index)
+        template = tool.get("tool_call_template")
+        if template is None:
+            report.errors.append(f"{path}.tool_call_template: missing (every tool needs a call template)")
+            continue
+        _check_template(template, f"{path}.tool_call_template", report)
+        if isinstance(template, dict):
+            kind = str(template.get("call_template_type"))
+            types[kind] = types.get(kind, 0) + 1
+    by_type = ", ".join(f"{count} {kind}" for kind, count in sorted(types.items()))
+    report.summary = f"UTCP manual, {len(tools)} tool{'s' if len(tools) != 1 else ''}" + (
+        f" ({by_type})" if by_type else ""
+    )
+
+
+def _check_tool_fields(tool: dict[str, Any], path: str, report: Report) -> None:
+    """The tool's own fields (name, inputs, outputs, tags, ...), by utcp's model."""
+    from pydantic import ValidationError
+    from utcp.data.tool import Tool
+
+    from utcp_http_stream.template import StreamableHttpCallTemplate
+
+    stand_in = StreamableHttpCallTemplate(url="https://example.invalid/")
+    candidate = {**tool, "tool_call_template": stand_in}
+    candidate.pop("tool_provider", None)
+    try:
+        Tool.model_validate(candidate)
+    except ValidationError as exc:
+        report.errors.extend(_pydantic_problems(exc, path))
+
+
+def _check_template(template: Any, path: str, report: Report) -> None:
+    where = path or "(template)"
+    if not isinstance(template, dict):
+        report.errors.append(f"{where}: a call template must be an object, got {type(template).__name__}")
+        return
+    kind = template.get("call_template_type")
+    if kind is None:
+        hint = (
+            " (a legacy provider_type? run validate on the file to upgrade it)" if "provider_type" in template else ""
+        )
+        report.errors.append(f"{_join(path, 'call_template_type')}: missing{hint}")
+        return
+    if kind in _OUR_TYPES:
+        _check_our_template(template, path, report)
+    else:
+        _check_other_template(template, path, report)
+
+
+def _check_our_template(template: dict[str, Any], path: str, report: Report) -> None:
+    from pydantic import ValidationError
+
+    from utcp_http_stream.errors import InsecureUrlError
+    from utcp_http_stream.security import check_url
+    from utcp_http_stream.template import StreamableHttpCallTemplate
+
+    candidate = dict(template)
+    auth = candidate.get("auth")
+    if auth is not None:
+        auth_ok = _check_auth(auth, _join(path, "auth"), report)
+        if not auth_ok:
+            candidate["auth"] = None  # reported already; check the rest
+    try:
+        parsed = StreamableHttpCallTemplate.model_validate(candidate)
+    except ValidationError as exc:
+        report.errors.extend(_pydantic_problems(exc, path))
+        return
+
+    if not _VARIABLE.search(parsed.url.split("?", 1)[0]):
+        try:
+            check_url(parsed.url.replace("{", "x").replace("}", "x"), what="url")
+        except InsecureUrlError as exc:
+            report.errors.append(f"{_join(path, 'url')}: {exc}")
+    token_url = auth.get("token_url") if isinstance(auth, dict) else None
+    if isinstance(token_url, str) and not _VARIABLE.search(token_url):
+        try:
+            check_url(token_url, what="token_url")
+        except InsecureUrlError as exc:
+            report.errors.append(f"{_join(path, 'auth.token_url')}: {exc}")
+    _check_literal_secrets(template, path, report)
+
+
+def _check_auth(auth: Any, path: str, report: Report) -> bool:
+    from pydantic import ValidationError
+    from utcp.data.auth_implementations import ApiKeyAuth, BasicAuth, OAuth2Auth
+
+    models = {"api_key": ApiKeyAuth, "basic": BasicAuth, "oauth2": OAuth2Auth}
+    if not isinstance(auth, dict):
+        report.errors.append(f"{path}: must be an object with auth_type, got {type(auth).__name__}")
+        return False
+    model = models.get(auth.get("auth_type"))  # type: ignore[arg-type]
+    if model is None:
+        report.errors.append(
+            f"{path}.auth_type: {json.dumps(auth.get('auth_type'))} is not one of api_key, basic, oauth2"
+        )
+        return False
+    try:
+        model.model_validate(auth)
+    except ValidationError as exc:
+        report.errors.extend(_pydantic_problems(exc, path))
+        return False
+    return True
+
+
+def _check_other_template(template: dict[str, Any], path: str, report: Report) -> None:
+    """A template of another protocol: utcp's registered serializer decides."""
+    from utcp.data.call_template import CallTemplateSerializer
+
+    from utcp_http_stream.cli.failures import describe
+
+    known = CallTemplateSerializer.call_template_serializers
+    kind = template.get("call_template_type")
+    if kind not in known:
+        report.errors.append(
+            f"{_join(path, 'call_template_type')}: {json.dumps(kind)} is not a registered protocol "
+            f"(installed: {', '.join(sorted(known))})"
+        )
+        return
+    try:
+        CallTemplateSerializer().validate_dict(copy.deepcopy(template))
+    except Exception as exc:  # a foreign serializer may raise anything
+        cause = _validation_error_in(exc)
+        if cause is not None:
+            report.errors.extend(_pydantic_problems(cause, path))
+        else:
+            message, _code = describe(exc)
+            report.errors.append(f"{path or '(template)'}: {message}")
+
+
+def _validation_error_in(exc: BaseException) -> Any:
+    """The pydantic ValidationError a serializer wrapped, if any."""
+    from pydantic import ValidationError
+
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, ValidationError):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+def _check_literal_secrets(template: dict[str, Any], path: str, report: Report) -> None:
+    auth = template.get("auth")
+    if isinstance(auth, dict):
+        for key in ("api_key", "password", "client_secret"):
+            value = auth.get(key)
+            if isinstance(value, str) and value and not _VARIABLE.search(value):
+                report.warnings.append(
+                    f"{_join(path, 'auth.' + key)}: holds a literal secret; use a ${{VARIABLE}} instead"
+                )
+    headers = template.get("headers")
+    if isinstance(headers, dict):
+        for name, value in headers.items():
+            if str(name).lower() in _SECRET_HEADERS and isinstance(value, str) and not _VARIABLE.search(value):
+                report.warnings.append(
+                    f"{_join(path, 'headers.' + str(name))}: holds a literal credential; use a ${{VARIABLE}} instead"
+                )
+
+
+# pydantic names the member of a union that failed (``str``, ``list[str]``,
+# ``function-after[...]``) in the error location; those are not JSON keys.
+_UNION_TAG = re.compile(r"^(str|int|float|bool|bytes|none|(list|dict|tuple|set)\[.*\]|function-[\w-]+\[.*\])$")
+
+
+def _pydantic_problems(exc: Any, path: str) -> list[str]:
+    """One line per JSON path; a union's per-member messages are merged."""
+    merged: dict[str, list[str]] = {}
+    for error in exc.errors():
+        location = path
+        for part in error.get("loc", ()):
+            if isinstance(part, int):
+                location = f"{location}[{part}]"
+            elif not _UNION_TAG.match(str(part)):
+                location = _join(location, str(part))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        messages = merged.setdefault(location or "(template)", [])
+        if message not in messages:
+            messages.append(message)
+    return [f"{location}: {' / '.join(messages)}" for location, messages in merged.items()]
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+def run_validate(args: argparse.Namespace, console: Console) -> int:
+    code = EXIT_OK
+    for name in args.files:
+        try:
+            code = max(code, _validate_file(Path(name), args, console))
+        except CliError as exc:
+            console.error(str(exc))
+            code = max(code, exc.code)
+    return code
+
+
+def _validate_file(path: Path, args: argparse.Namespace, console: Console) -> int:
+    document = load_json(path)
+    upgraded, changed = upgrade_document(document)
+    report = check_document(upgraded)
+    for warning in report.warnings:
+        console.warning(f"{path}: {warning}")
+    if report.errors:
+        for problem in report.errors:
+            console.error(f"{path}: {problem}")
+        count = len(report.errors)
+        console.status(f"{path}: {count} problem{'s' if count != 1 else ''}; not valid", style="red")
+        return EXIT_USAGE
+    if not changed:
+        note = "; already v1, nothing to write" if args.write else ""
+        console.line(f"OK {path}: {report.summary}{note}", style="green")
+        return EXIT_OK
+
+    text = json.dumps(upgraded, indent=2, ensure_ascii=False) + "\n"
+    if args.write:
+        backup = path.with_name(path.name + ".bak")
+        shutil.copy2(path, backup)
+        _write_atomically(path, text)
+        console.line(f"OK {path}: upgraded legacy v0.1 to v1 ({report.summary}); backup in {backup}", style="green")
+    else:
+        console.write(text)
+        console.status(
+            f"OK {path}: legacy v0.1 document, upgraded to v1 above ({report.summary}); "
+            "pass --write to save it (the original is kept as .bak)",
+            style="green",
+        )
+    return EXIT_OK
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        shutil.copymode(path, temp)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
