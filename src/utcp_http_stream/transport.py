@@ -644,8 +644,10 @@ class StreamResponse:
         """Open (or re-open) the request, retrying where the policy allows."""
         extra: dict[str, str] = {}
         while True:
-            if self.last_event_id is not None:
+            if self.last_event_id:  # an empty id means: send none (WHATWG)
                 extra["Last-Event-ID"] = self.last_event_id
+            else:
+                extra.pop("Last-Event-ID", None)
             try:
                 return await self._client._open(self.template, self._prepared, self._deadline, extra_headers=extra)
             except (StreamInterruptedError, HttpStatusError) as exc:

@@ -1,0 +1,83 @@
+"""What every decoder shares: the :class:`Decoder` interface, the counters,
+the deferred error, and ``select``.
+
+What the caller may rely on, for every framing:
+
+- The items never depend on where the chunk boundaries fell.
+- Every item before a bad one (malformed, oversized) is delivered before the
+  :class:`StreamDecodeError` for it: a call that has items to return returns
+  them and the next call raises; a call with nothing to return raises at once.
+- ``finished`` becomes true when the stop marker is met: stop reading, later
+  data is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from utcp_http_stream.decoders.pointer import MISSING, Pointer
+from utcp_http_stream.errors import StreamDecodeError
+
+__all__ = ["DEFAULT_MAX_ITEM_BYTES", "MALFORMED_HINT", "ON_MALFORMED", "Decoder", "ItemDecoder"]
+
+#: The default ``max_item_bytes``: the largest line, event or document accepted.
+DEFAULT_MAX_ITEM_BYTES = 8 * 1024 * 1024
+
+#: The ``on_malformed`` choices.
+ON_MALFORMED: tuple[str, ...] = ("error", "skip", "raw")
+
+#: The advice every "not valid JSON/text" message ends with.
+MALFORMED_HINT = "set on_malformed to 'skip' or 'raw' in the call template"
+
+
+class Decoder(Protocol):
+    """The interface of every decoder :func:`build_decoder` returns."""
+
+    #: True once the stop marker was seen: the caller stops reading.
+    finished: bool
+    #: Items produced so far (after ``select`` and skipping).
+    items: int
+    #: Items decoded but not produced because ``select`` named nothing in them.
+    skipped: int
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Items completed by ``data``, in order."""
+        ...
+
+    def close(self) -> list[Any]:
+        """End of stream: the remaining items; may raise :class:`StreamDecodeError`."""
+        ...
+
+
+class ItemDecoder:
+    """Base class of the decoders: the counters, the deferred error, ``select``."""
+
+    __slots__ = ("_error", "finished", "items", "malformed", "skipped")
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.items = 0
+        self.skipped = 0
+        #: Malformed lines/events dropped (``skip``) or passed through (``raw``).
+        self.malformed = 0
+        # An error met after some items of the same call: raised by the next call.
+        self._error: StreamDecodeError | None = None
+
+    def _halted(self) -> list[Any]:
+        """What ``feed`` answers once the stream failed (raise) or finished (nothing)."""
+        if self._error is not None:
+            raise self._error
+        return []
+
+    def _deliver(self, out: list[Any]) -> list[Any]:
+        if self._error is not None and not out:
+            raise self._error
+        self.items += len(out)
+        return out
+
+    def _select(self, pointer: Pointer, values: list[Any]) -> list[Any]:
+        resolve = pointer.resolve
+        picked = [resolve(value) for value in values]
+        out = [value for value in picked if value is not MISSING]
+        self.skipped += len(picked) - len(out)
+        return out

@@ -1,0 +1,88 @@
+"""Building the decoder for a framing from the call template's fields.
+
+The one entry point the protocol uses: it validates the arguments once, so the
+decoders themselves never re-check them per chunk.
+"""
+
+from __future__ import annotations
+
+from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, ON_MALFORMED, Decoder
+from utcp_http_stream.decoders.chunks import BytesDecoder
+from utcp_http_stream.decoders.document import JsonDecoder
+from utcp_http_stream.decoders.framing import FRAMINGS
+from utcp_http_stream.decoders.ndjson import NdjsonDecoder
+from utcp_http_stream.decoders.pointer import compile_pointer
+from utcp_http_stream.decoders.sse_items import SseDecoder
+from utcp_http_stream.decoders.text import TextDecoder
+from utcp_http_stream.errors import TemplateError
+
+__all__ = ["build_decoder"]
+
+
+def build_decoder(
+    framing: str,
+    *,
+    chunk_size: int = 4096,
+    charset: str | None = None,
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+    on_malformed: str = "error",
+    select: str | None = None,
+    stop_marker: str | None = "[DONE]",
+    sse_event_types: list[str] | None = None,
+    last_event_id: str | None = None,
+    events: bool = False,
+) -> Decoder:
+    """The decoder for a framing (see :data:`FRAMINGS`), configured from the
+    call template's fields.
+
+    ``charset`` applies to ``text`` and ``json`` (SSE and NDJSON are always
+    UTF-8); ``select``, ``stop_marker`` (``None`` or ``""``: no marker) and
+    ``on_malformed`` apply to the JSON framings, ``stop_marker`` and
+    ``on_malformed`` also to ``text``; ``sse_event_types``, ``last_event_id``
+    and ``events`` only to ``sse``. Raises :class:`TemplateError` (a
+    :class:`ValueError`) for a bad argument, and :class:`StreamDecodeError` for
+    an unknown charset, which comes from the response.
+    """
+    if framing not in FRAMINGS:
+        raise TemplateError(
+            f"unknown framing {framing!r}; expected one of {', '.join(FRAMINGS)} "
+            "(resolve 'auto' with framing_for_content_type first)"
+        )
+    if on_malformed not in ON_MALFORMED:
+        raise TemplateError(f"on_malformed must be one of {', '.join(ON_MALFORMED)}, not {on_malformed!r}")
+    if chunk_size < 1:
+        raise TemplateError(f"chunk_size must be at least 1, not {chunk_size}")
+    if max_item_bytes < 1:
+        raise TemplateError(f"max_item_bytes must be at least 1, not {max_item_bytes}")
+    try:
+        pointer = compile_pointer(select) if select is not None else None
+    except ValueError as exc:
+        raise TemplateError(f"select: {exc}") from None
+    if pointer is not None and framing in ("text", "bytes"):
+        raise TemplateError(
+            f"select needs a JSON framing (ndjson, sse or json), but the framing is {framing}; "
+            "remove select from the call template or set stream_format to a JSON framing"
+        )
+    if sse_event_types is not None and (
+        isinstance(sse_event_types, str) or not all(isinstance(t, str) for t in sse_event_types)
+    ):
+        raise TemplateError(f"sse_event_types must be a list of str, not {sse_event_types!r}")
+    if framing == "bytes":
+        return BytesDecoder(chunk_size)
+    if framing == "text":
+        return TextDecoder(charset, max_item_bytes=max_item_bytes, on_malformed=on_malformed, stop_marker=stop_marker)
+    if framing == "ndjson":
+        return NdjsonDecoder(
+            max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer, stop_marker=stop_marker
+        )
+    if framing == "sse":
+        return SseDecoder(
+            max_item_bytes=max_item_bytes,
+            on_malformed=on_malformed,
+            select=pointer,
+            stop_marker=stop_marker,
+            event_types=sse_event_types,
+            last_event_id=last_event_id,
+            events=events,
+        )
+    return JsonDecoder(charset, max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer)

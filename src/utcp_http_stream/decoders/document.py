@@ -1,0 +1,110 @@
+"""The json framing: the whole body, parsed once at the end."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from utcp_http_stream.decoders import jsonlib
+from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HINT, ItemDecoder
+from utcp_http_stream.decoders.diagnostics import decode_error, json_error_reason, prefix_for_excerpt
+from utcp_http_stream.decoders.pointer import MISSING, Pointer
+from utcp_http_stream.decoders.text import lookup_charset
+
+__all__ = ["JsonDecoder"]
+
+_JSON_WHITESPACE = b" \t\r\n"
+
+
+class JsonDecoder(ItemDecoder):
+    """The whole body parsed once, at close; refused as soon as it grows beyond
+    ``max_item_bytes``. An empty body is malformed (``on_malformed`` decides)."""
+
+    __slots__ = ("_charset", "_limit", "_mode", "_parts", "_pointer", "_size")
+
+    def __init__(
+        self,
+        charset: str | None = None,
+        *,
+        max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+        on_malformed: str = "error",
+        select: Pointer | None = None,
+    ) -> None:
+        super().__init__()
+        # UTF-8 (the only charset RFC 8259 allows) is left to the parser, which
+        # also recognises a BOM and UTF-16/32; any other declared charset is
+        # decoded first.
+        name = lookup_charset(charset).name if charset else None
+        self._charset = None if name in (None, "utf-8", "utf-8-sig", "ascii") else name
+        self._limit = max_item_bytes
+        self._mode = on_malformed
+        self._pointer = select
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def feed(self, data: bytes) -> list[Any]:
+        if self._error is not None:
+            raise self._error
+        if data:
+            self._size += len(data)
+            if self._size > self._limit:
+                # Show how the document starts (the same bytes whatever the chunking).
+                start = b"".join([*self._parts, data])[: prefix_for_excerpt(self._limit)]
+                self._parts = []
+                self._error = decode_error(
+                    f"the JSON document is larger than max_item_bytes ({self._limit} bytes)",
+                    "raise max_item_bytes in the call template, or use stream_format 'bytes' to receive it in chunks",
+                    position=f"byte {self._limit + 1}",
+                    data=start,
+                )
+                raise self._error
+            self._parts.append(data)
+        return []
+
+    def close(self) -> list[Any]:
+        if self._error is not None:
+            raise self._error
+        body = b"".join(self._parts)
+        self._parts = []
+        try:
+            if self._charset is None:
+                text: bytes | str = body
+                blank = not body.strip(_JSON_WHITESPACE)
+            else:
+                text = body.decode(self._charset).removeprefix("\ufeff")
+                blank = not text.strip(" \t\r\n")
+            value = None if blank else jsonlib.loads(text)
+        except (ValueError, RecursionError) as exc:
+            return self._malformed(body, exc)
+        if blank:
+            return self._malformed(body, None)
+        if self._pointer is not None:
+            value = self._pointer.resolve(value)
+            if value is MISSING:
+                self.skipped += 1
+                return []
+        self.items += 1
+        return [value]
+
+    def _malformed(self, body: bytes, exc: BaseException | None) -> list[Any]:
+        text = body.decode(self._charset or "utf-8", "replace")
+        if self._mode == "skip":
+            self.malformed += 1
+            return []
+        if self._mode == "raw":
+            self.malformed += 1
+            self.items += 1
+            return [text]
+        hint = f"{MALFORMED_HINT}, or set stream_format to 'text' or 'bytes' if the server does not send JSON"
+        if exc is None:
+            raise decode_error(
+                "the response body is empty, but a JSON document was expected", hint, position="document"
+            )
+        if isinstance(exc, json.JSONDecodeError):
+            position = f"line {exc.lineno} column {exc.colno}"
+            reason = f"{exc.msg} at {position}"
+            text = text[max(0, exc.pos - 30) :]  # show the text around the problem
+        else:
+            position = "document"
+            reason = json_error_reason(exc)
+        raise decode_error(f"the response body is not valid JSON ({reason})", hint, position=position, data=text)
