@@ -10,21 +10,24 @@ the URL policy.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from utcp.data.auth_implementations import ApiKeyAuth, BasicAuth, OAuth2Auth
 
 from utcp_http_stream.auth import auth_secrets, basic_header
 from utcp_http_stream.decoders.framing import accept_header_for
-from utcp_http_stream.errors import TemplateError
-from utcp_http_stream.security import check_header, check_url, redact_url
+from utcp_http_stream.errors import InsecureUrlError, TemplateError
+from utcp_http_stream.security import check_header, check_url, is_loopback_host, origin_of, redact_url
 from utcp_http_stream.template import StreamableHttpCallTemplate
 
-__all__ = ["PreparedRequest", "build_request", "find_unresolved", "variable_name_to_set"]
+__all__ = ["PreparedRequest", "build_request", "find_unresolved", "redirect_request", "variable_name_to_set"]
+
+logger = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{([^{}/?#]*)\}")
 _UNRESOLVED = re.compile(r"\$\{([^}]*)\}")
@@ -57,8 +60,12 @@ class PreparedRequest:
     def safe_url(self) -> str:
         return redact_url(self.url, self.credential_query)
 
-    def with_url(self, url: str) -> PreparedRequest:
-        return replace(self, url=url)
+    def with_header(self, name: str, value: str) -> PreparedRequest:
+        """A copy with ``name`` set to ``value`` (any same-named header replaced)."""
+        lower = name.lower()
+        headers = {k: v for k, v in self.headers.items() if k.lower() != lower}
+        headers[name] = value
+        return replace(self, headers=headers)
 
 
 def variable_name_to_set(variable: str, namespace: str | None) -> str:
@@ -283,3 +290,50 @@ def _get_header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == lower:
             return value
     return None
+
+
+#: Headers that never cross an origin, whatever the auth kind.
+_ALWAYS_PRIVATE = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+def redirect_request(request: PreparedRequest, status: int, location: str) -> PreparedRequest:
+    """The request to send after a redirect, re-validated against the URL policy.
+
+    Credentials are dropped when the origin changes; 301/302/303 turn a POST
+    (303: anything but HEAD) into a bodiless GET, 307/308 keep method and body.
+    """
+    target = urljoin(request.url, location.strip())
+    parts = urlsplit(target)
+    target = urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, ""))
+    from_loopback = is_loopback_host(urlsplit(request.url).hostname)
+    try:
+        check_url(target, loopback_allowed=from_loopback, what="redirect target")
+    except InsecureUrlError as exc:
+        raise InsecureUrlError(f"refused to follow a redirect from {request.safe_url}: {exc}") from None
+
+    method, body = request.method, request.body
+    headers = dict(request.headers)
+    if (status in (301, 302) and method == "POST") or (status == 303 and method != "HEAD"):
+        method, body = "GET", None
+        headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")}
+
+    same_origin = origin_of(target) == origin_of(request.url)
+    credential_query = request.credential_query
+    if not same_origin:
+        headers = {k: v for k, v in headers.items() if k.lower() not in request.credential_headers | _ALWAYS_PRIVATE}
+        if credential_query:
+            parts = urlsplit(target)
+            pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in credential_query]
+            target = urlunsplit(
+                (parts.scheme, parts.netloc, parts.path, urlencode(pairs, quote_via=quote), parts.fragment)
+            )
+        logger.info("redirect to another origin: credentials dropped (%s)", redact_url(target))
+    return PreparedRequest(
+        method=method,
+        url=target,
+        headers=headers,
+        body=body,
+        secrets=request.secrets,
+        credential_headers=request.credential_headers if same_origin else frozenset(),
+        credential_query=credential_query,
+    )
