@@ -89,8 +89,9 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         async with self.client.stream(
             tool_call_template, tool_args, variable_namespace=_namespace(tool_name)
         ) as response:
-            async for item in response:
-                yield item
+            async for batch in response.iter_batches():
+                for item in batch:
+                    yield item
 
     async def call_tool(
         self, caller: UtcpClient, tool_name: str, tool_args: dict[str, Any], tool_call_template: CallTemplate

@@ -78,6 +78,8 @@ def variable_name_to_set(variable: str, namespace: str | None) -> str:
 def find_unresolved(value: Any) -> str | None:
     """The first ``${NAME}`` left in a string, dict or list, or None."""
     if isinstance(value, str):
+        if "${" not in value:  # the common case, without the regex
+            return None
         match = _UNRESOLVED.search(value)
         return match.group(1) if match else None
     if isinstance(value, Mapping):
@@ -179,7 +181,8 @@ def build_request(
     _refuse_unresolved("url", template.url, variable_namespace)
     _refuse_unresolved("headers", template.headers, variable_namespace)
     if template.auth is not None:
-        _refuse_unresolved(f"auth ({template.auth.auth_type})", template.auth.model_dump(), variable_namespace)
+        # The auth models hold only flat string fields: scan them without a model_dump().
+        _refuse_unresolved(f"auth ({template.auth.auth_type})", list(vars(template.auth).values()), variable_namespace)
 
     # 1. path placeholders
     base, _, template_query = template.url.partition("?")

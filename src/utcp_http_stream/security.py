@@ -9,6 +9,7 @@ non-loopback origin to loopback. Credentials never cross origins.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -80,6 +81,7 @@ class Origin(NamedTuple):
     port: int
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback_host(host: str | None) -> bool:
     """True only for ``localhost`` and literal loopback addresses.
 

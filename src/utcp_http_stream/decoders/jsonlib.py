@@ -54,14 +54,33 @@ def _may_hold_big_int(data: bytes) -> bool:
     return data.translate(_DIGIT_TABLE).find(_LONG_RUN) >= 0
 
 
+# json.loads() spends a good part of a small document's time in Python-level
+# checks around the C scanner. Calling the scanner directly is the same parse;
+# anything unusual (an error, trailing data) goes back through json.loads so
+# results and error messages stay exactly the stdlib's.
+_scan_once = json.JSONDecoder().scan_once
+_JSON_WS = " \t\n\r"
+
+
+def _stdlib_loads_str(text: str) -> Any:
+    try:
+        start = len(text) - len(text.lstrip(_JSON_WS)) if text[:1] in _JSON_WS else 0
+        value, end = _scan_once(text, start)
+    except (StopIteration, ValueError):
+        return _json_loads(text)
+    if end != len(text) and text[end:].strip(_JSON_WS):
+        return _json_loads(text)  # raises "Extra data"
+    return value
+
+
 def _stdlib_loads_utf8(data: bytes) -> Any:
-    return _json_loads(data.decode("utf-8"))
+    return _stdlib_loads_str(data.decode("utf-8"))
 
 
 def loads(data: bytes | str) -> Any:
     """Parse one JSON document; same result and same errors as :func:`json.loads`."""
     if not USING_ORJSON:
-        return _json_loads(data)
+        return _stdlib_loads_str(data) if isinstance(data, str) else _json_loads(data)
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if not _may_hold_big_int(raw):
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import printable_excerpt
 from utcp_http_stream.template import StreamableHttpCallTemplate
 
@@ -37,20 +38,38 @@ def idle_seconds(template: StreamableHttpCallTemplate) -> float | None:
     return idle_ms / 1000 if idle_ms else None
 
 
-async def next_piece(raw: aiohttp.ClientResponse, idle_s: float | None) -> bytes:
-    """The next piece of body (b"" at its end), waiting at most ``idle_s``.
+async def next_piece(raw: aiohttp.ClientResponse, idle_s: float | None, deadline: Deadline) -> bytes:
+    """The next piece of body (b"" at its end), waiting at most ``idle_s`` and
+    never past the call's ``deadline``.
 
     The idle limit is timed here, per wait, rather than with aiohttp's
     ``sock_read``: that one also runs while the response headers are awaited
     (``connect_timeout``'s job), and when it fires it makes the reader drop
     bytes that had arrived but were not read yet. A stream that keeps sending
-    never waits long here, however long it runs.
+    never waits long here, however long it runs. The total limit is checked
+    on every piece, so a fast stream cannot outrun it either.
 
     While waiting, the connection is watched: aiohttp closes it on a framing
     error in the body (a chunk size that is not hex) without waking the body
     reader, which would otherwise wait for bytes that can never come.
+
+    Raises ``IdleTimeout`` for the idle limit and a plain ``TimeoutError``
+    once the deadline has passed.
     """
     content = raw.content
+    # Fast path: bytes already buffered (or the end already reached) need no
+    # timer and no watch. Same result as readany(), at a fraction of the cost.
+    data = content.read_nowait()
+    if data or content.at_eof():
+        if data and deadline.at is not None and deadline.expired():
+            raise TimeoutError("the call's deadline passed")
+        return data
+    wait = idle_s
+    remaining = deadline.remaining()
+    if remaining is not None:
+        if remaining <= 0:
+            raise TimeoutError("the call's deadline passed")
+        wait = remaining if wait is None else min(wait, remaining)
     protocol = raw.connection.protocol if raw.connection is not None else None
     # ``closed`` is resolved in connection_lost(); its callbacks run after that
     # has marked the body complete or failed. None: the socket already closed.
@@ -60,12 +79,12 @@ async def next_piece(raw: aiohttp.ClientResponse, idle_s: float | None) -> bytes
         closed.add_done_callback(watch)
     elif protocol is not None and hasattr(protocol, "closed"):
         _fail_unfinished_body(content, protocol)
-    timer = asyncio.timeout(idle_s)
+    timer = asyncio.timeout(wait)
     try:
         async with timer:
             return await content.readany()
     except TimeoutError:
-        if timer.expired():
+        if timer.expired() and not deadline.expired():
             raise IdleTimeout() from None
         raise
     finally:

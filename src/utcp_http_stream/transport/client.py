@@ -41,6 +41,11 @@ logger = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ERROR_BODY_LIMIT = 4096
+# Every limit is enforced by this package (the header wait here, idle and
+# total per body read in transport.body): aiohttp's own timers would add a
+# timer per request and a context per read, and its sock_read drops buffered
+# bytes when it fires.
+_NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -177,7 +182,7 @@ class StreamClient:
             chunks: list[bytes] = []
             size = 0
             idle_s = idle_seconds(template)
-            while chunk := await next_piece(response, idle_s):
+            while chunk := await next_piece(response, idle_s, deadline):
                 size += len(chunk)
                 if size > limit:
                     raise HttpStreamError(
@@ -268,12 +273,6 @@ class StreamClient:
                 f"the call to {request.safe_url} exceeded timeout={template.timeout} ms; "
                 "raise timeout, or set it to 0 for no overall limit",
             )
-        timeout = aiohttp.ClientTimeout(
-            total=remaining,
-            connect=None,
-            sock_connect=None,
-            sock_read=None,  # idle_timeout is timed per body read, by _next_piece
-        )
         header_wait = template.connect_timeout / 1000
         if remaining is not None:
             header_wait = min(header_wait, remaining)
@@ -285,7 +284,7 @@ class StreamClient:
                     headers=request.headers,
                     data=request.body,
                     allow_redirects=False,
-                    timeout=timeout,
+                    timeout=_NO_AIOHTTP_TIMEOUT,
                 )
         except TimeoutError:
             if deadline.expired():
