@@ -39,8 +39,11 @@ class HttpStatusError(HttpStreamError):
     """The server answered with a non-2xx status.
 
     ``detail`` is a bounded, control-character-free excerpt of the body;
-    ``url`` has credentials redacted.
+    ``url`` has credentials redacted; ``retry_after`` is the server's
+    ``Retry-After`` in seconds, when it sent one.
     """
+
+    retry_after: float | None = None
 
     def __init__(self, status: int, reason: str, url: str, detail: str = "") -> None:
         self.status = status

@@ -331,7 +331,7 @@ class StreamClient:
             text = printable_excerpt(detail, 300)
         text = redact_text(text, request.secrets)
         error = HttpStatusError(response.status, response.reason or "", request.safe_url, text)
-        error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))  # type: ignore[attr-defined]
+        error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         return error
 
     # -- OAuth2 ----------------------------------------------------------------

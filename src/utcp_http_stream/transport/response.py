@@ -125,7 +125,7 @@ class StreamResponse:
             return False
         if self.framing == "sse" or (not mid_stream and self.template.stream_format == "sse"):
             # Resume is safe only if the server can skip what we have seen.
-            return self.items_yielded == 0 or self.last_event_id is not None
+            return self.items_yielded == 0 or bool(self.last_event_id)
         return self._prepared.method in ("GET", "HEAD") and self.items_yielded == 0
 
     def _retry_delay(self, exc: BaseException, *, before_first_item: bool) -> float | None:
@@ -136,7 +136,7 @@ class StreamResponse:
         if isinstance(exc, HttpStatusError):
             if exc.status not in RETRYABLE_STATUS:
                 return None  # a 4xx (or other status) is never retried
-            retry_after = getattr(exc, "retry_after", None)
+            retry_after = exc.retry_after
         else:
             retry_after = None
         sse_expected = self.template.stream_format == "sse" or self.framing == "sse"
