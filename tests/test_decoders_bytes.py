@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.chunking import split_at
 from utcp_http_stream.decoders import aggregate, build_decoder
-
-
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    bounds = [0, *sorted(cuts), len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def test_small_pieces_are_yielded_at_once_and_not_copied() -> None:

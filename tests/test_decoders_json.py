@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.chunking import collector, json_backend, split_at
 from utcp_http_stream.decoders import aggregate, build_decoder, jsonlib
 from utcp_http_stream.errors import StreamDecodeError
 
+collect = collector("json")
+
 BACKENDS = ["orjson", "json"]
-
-
-@contextmanager
-def json_backend(name: str) -> Iterator[None]:
-    before = jsonlib.backend()
-    jsonlib.set_backend(name)
-    try:
-        yield
-    finally:
-        jsonlib.set_backend(before)
 
 
 def outcome(function: Any, data: Any) -> str:
@@ -165,24 +155,6 @@ def test_any_text_gives_the_stdlib_outcome(text: str) -> None:
 
 
 # -- the json framing ------------------------------------------------------------
-
-
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    bounds = [0, *sorted(cuts), len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(bounds)]
-
-
-def collect(chunks: list[bytes], **options: Any) -> tuple[str, tuple[Any, ...] | None]:
-    decoder = build_decoder("json", **options)
-    items: list[Any] = []
-    error = None
-    try:
-        for chunk in chunks:
-            items.extend(decoder.feed(chunk))
-        items.extend(decoder.close())
-    except StreamDecodeError as exc:
-        error = (type(exc), exc.position, str(exc), exc.excerpt)
-    return repr(items), error
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

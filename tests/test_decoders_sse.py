@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import FrozenInstanceError
 from typing import Any
 
@@ -14,53 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.chunking import chunkings, collector, json_backend, one_byte_chunks, split_at
 from tests.sse_cases import SSE_CASES, SSE_OPTION_CASES
-from utcp_http_stream.decoders import ServerSentEvent, SseParser, aggregate, build_decoder, jsonlib
+from utcp_http_stream.decoders import ServerSentEvent, SseParser, aggregate, build_decoder
 from utcp_http_stream.errors import StreamDecodeError
 
+collect = collector("sse")
+
 # -- harness -------------------------------------------------------------------
-
-
-@contextmanager
-def json_backend(name: str) -> Iterator[None]:
-    before = jsonlib.backend()
-    jsonlib.set_backend(name)
-    try:
-        yield
-    finally:
-        jsonlib.set_backend(before)
-
-
-def collect(chunks: list[bytes], **options: Any) -> tuple[str, tuple[Any, ...] | None]:
-    """Feed every chunk (even after ``finished``), then close; return the items
-    (as a repr, so NaN compares equal) and the error raised, if any."""
-    decoder = build_decoder("sse", **options)
-    items: list[Any] = []
-    error = None
-    try:
-        for chunk in chunks:
-            items.extend(decoder.feed(chunk))
-        items.extend(decoder.close())
-    except StreamDecodeError as exc:
-        error = (type(exc), exc.position, str(exc), exc.excerpt)
-    return repr(items), error
-
-
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    bounds = [0, *sorted(cuts), len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(bounds)]
-
-
-def one_byte_chunks(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
-
-
-@st.composite
-def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
-    if draw(st.integers(0, 4)) == 0:
-        return one_byte_chunks(data)
-    # Duplicated cut points make empty chunks, which must be harmless too.
-    return split_at(data, draw(st.lists(st.integers(0, len(data)), max_size=12)))
 
 
 # -- the case table ------------------------------------------------------------

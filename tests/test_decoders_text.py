@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.chunking import chunkings, collector, one_byte_chunks, split_at
 from utcp_http_stream.decoders import aggregate, build_decoder
 from utcp_http_stream.errors import StreamDecodeError
 
-
-def collect(chunks: list[bytes], **options: Any) -> tuple[list[str], tuple[Any, ...] | None]:
-    """Feed every chunk (even after ``finished``), then close; the items and
-    the error raised, if any."""
-    decoder = build_decoder("text", **options)
-    items: list[str] = []
-    error = None
-    try:
-        for chunk in chunks:
-            items.extend(decoder.feed(chunk))
-        items.extend(decoder.close())
-    except StreamDecodeError as exc:
-        error = (type(exc), exc.position, str(exc), exc.excerpt)
-    return items, error
-
-
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    bounds = [0, *sorted(cuts), len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(bounds)]
-
-
-def one_byte_chunks(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
-
-
-@st.composite
-def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
-    if draw(st.integers(0, 4)) == 0:
-        return one_byte_chunks(data)
-    return split_at(data, draw(st.lists(st.integers(0, len(data)), max_size=12)))
+collect = collector("text", as_repr=False)
 
 
 def assert_any_cut_gives(raw: bytes, expected: tuple[Any, ...], **options: Any) -> None:

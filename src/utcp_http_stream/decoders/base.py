@@ -75,6 +75,18 @@ class ItemDecoder:
         self.items += len(out)
         return out
 
+    def _on_malformed(self, out: list[Any], raw: Any, error: StreamDecodeError) -> bool:
+        """Apply ``on_malformed`` to one bad line or event: ``skip`` drops it,
+        ``raw`` appends ``raw`` to ``out``, ``error`` records the error (raised
+        once the items before it are delivered). True: go on with the next."""
+        if self._mode == "error":  # type: ignore[attr-defined]  # set by each subclass
+            self._error = error
+            return False
+        self.malformed += 1
+        if self._mode == "raw":  # type: ignore[attr-defined]
+            out.append(raw)
+        return True
+
     def _select(self, pointer: Pointer, values: list[Any]) -> list[Any]:
         resolve = pointer.resolve
         picked = [resolve(value) for value in values]

@@ -95,20 +95,15 @@ class NdjsonDecoder(ItemDecoder):
             try:
                 value = loads_utf8(line)
             except (ValueError, RecursionError) as exc:
-                if self._mode == "skip":
-                    self.malformed += 1
-                    continue
-                if self._mode == "raw":
-                    self.malformed += 1
-                    out.append(line.decode("utf-8", "replace"))
-                    continue
                 number = base + index + 1
-                self._error = decode_error(
+                error = decode_error(
                     f"line {number} is not valid JSON ({json_error_reason(exc)})",
                     f"{MALFORMED_HINT}, or check that the server sends NDJSON (one JSON document per line)",
                     position=f"line {number}",
                     data=line,
                 )
+                if self._on_malformed(out, line.decode("utf-8", "replace"), error):
+                    continue
                 break
             if pointer is not None:
                 value = pointer.resolve(value)

@@ -121,19 +121,14 @@ class SseDecoder(ItemDecoder):
                 if pointer is None:
                     out.append(text)  # not JSON: the data string is the item
                     continue
-                if self._mode == "skip":
-                    self.malformed += 1
-                    continue
-                if self._mode == "raw":
-                    self.malformed += 1
-                    out.append(text)
-                    continue
-                self._error = decode_error(
+                error = decode_error(
                     f"event {number} data is not valid JSON ({json_error_reason(exc)}), but select is set",
                     f"{MALFORMED_HINT}, or list the JSON event types in sse_event_types",
                     position=f"event {number}",
                     data=text,
                 )
+                if self._on_malformed(out, text, error):
+                    continue
                 break
             if pointer is not None:
                 value = pointer.resolve(value)
