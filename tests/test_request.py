@@ -177,3 +177,20 @@ def test_raw_characters_in_the_template_url_are_encoded():
     assert r.url == "https://h.example/a%20b/%C3%BC?q=x%20y&k=%2F"
     r = build_request(make(url="https://h.example/x\r\nHost: evil/{p}"), {"p": "v"})
     assert "\r" not in r.url and "\n" not in r.url and " " not in r.url
+
+
+def test_compiled_template_parts_never_go_stale():
+    # Templates are mutable; the per-template cache is keyed by content.
+    t = make(url="https://h.example/a", headers={"X-A": "1"})
+    assert build_request(t, {}).url == "https://h.example/a"
+    t.url = "https://h.example/b/{x}"
+    t.headers["X-A"] = "2"
+    r = build_request(t, {"x": "y"})
+    assert r.url == "https://h.example/b/y" and r.headers["X-A"] == "2"
+    t2 = StreamableHttpCallTemplate.model_validate(
+        {**t.model_dump(), "auth": {"auth_type": "api_key", "api_key": "k", "var_name": "X-K"}}
+    )
+    assert build_request(t2, {"x": "y"}).headers["X-K"] == "k"
+    t.headers["X-A"] = "bad\r\nvalue"
+    with pytest.raises(TemplateError):
+        build_request(t, {"x": "y"})

@@ -163,6 +163,130 @@ def _encode_body(value: Any, content_type: str) -> tuple[bytes, str]:
     return body, content_type
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """Everything about a request that depends only on the template, checked
+    once: the URL split around its placeholders (literal parts already
+    percent-normalised, the origin already checked), the static headers
+    (already guarded), the auth material and the secrets to scrub."""
+
+    origin: str
+    path: tuple[str, ...]  # literal, name, literal, name, ..., literal
+    query: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
+    accept: str | None  # added when no Accept header is set, None when static headers set one
+    auth_header: tuple[str, str] | None  # (name, value): API key header or Basic
+    auth_query: tuple[str, str] | None
+    auth_cookie: str | None
+    secrets: tuple[str, ...]
+    credential_headers: frozenset[str]
+    credential_query: frozenset[str]
+
+
+_COMPILED: dict[tuple[Any, ...], _Compiled] = {}
+_COMPILED_MAX = 512
+
+
+def _compiled(template: StreamableHttpCallTemplate, namespace: str | None) -> _Compiled:
+    """The template's compiled part, from a bounded cache keyed by the fields
+    it is made of (templates are mutable, and UtcpClient builds a new one per
+    call, so neither identity nor the object can be the key)."""
+    auth = template.auth
+    key = (
+        template.url,
+        tuple(template.headers.items()) if template.headers else (),
+        (type(auth), *vars(auth).values()) if auth is not None else None,
+        template.stream_format,
+    )
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _compile(template, namespace)
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[key] = compiled
+    return compiled
+
+
+def _split_placeholders(text: str, safe: str) -> tuple[str, ...]:
+    """``a/{x}/b`` -> ``("a/", "x", "/b")`` with the literal parts percent-normalised."""
+    pieces = _PLACEHOLDER.split(text)
+    return tuple(quote(piece, safe=safe) if i % 2 == 0 else piece for i, piece in enumerate(pieces))
+
+
+def _compile(template: StreamableHttpCallTemplate, namespace: str | None) -> _Compiled:
+    _refuse_unresolved("url", template.url, namespace)
+    _refuse_unresolved("headers", template.headers, namespace)
+    auth = template.auth
+    if auth is not None:
+        # The auth models hold only flat string fields: scan them without a model_dump().
+        _refuse_unresolved(f"auth ({auth.auth_type})", list(vars(auth).values()), namespace)
+
+    # The fragment is never sent; the URL goes on the request line as it is, so
+    # what the author left raw (spaces, non-ASCII, control bytes) is
+    # percent-encoded here, keeping existing %XX escapes.
+    url = template.url.split("#", 1)[0]
+    base, _, query = url.partition("?")
+    parts = urlsplit(base)
+    origin = f"{parts.scheme.lower()}://{parts.netloc}"
+    check_url(origin + "/", what="tool URL")
+
+    headers = tuple((template.headers or {}).items())
+    for name, value in headers:
+        check_header(name, value)
+
+    auth_header = auth_query = auth_cookie = None
+    credential_headers: set[str] = set()
+    credential_query: set[str] = set()
+    if isinstance(auth, ApiKeyAuth):
+        if auth.location == "header":
+            auth_header = (auth.var_name, auth.api_key)
+            credential_headers.add(auth.var_name.lower())
+        elif auth.location == "query":
+            auth_query = (auth.var_name, auth.api_key)
+            credential_query.add(auth.var_name)
+        else:
+            auth_cookie = f"{auth.var_name}={auth.api_key}"
+            check_header("Cookie", auth_cookie)
+            credential_headers.add("cookie")
+    elif isinstance(auth, BasicAuth):
+        auth_header = ("Authorization", basic_header(auth.username, auth.password))
+        credential_headers.add("authorization")
+    elif isinstance(auth, OAuth2Auth):
+        credential_headers.add("authorization")  # the transport adds the bearer token
+    if auth_header is not None:
+        check_header(*auth_header)
+
+    return _Compiled(
+        origin=origin,
+        path=_split_placeholders(parts.path or "/", _PATH_SAFE),
+        query=_split_placeholders(query, _QUERY_SAFE),
+        headers=headers,
+        accept=None if _get_header(dict(headers), "Accept") is not None else accept_header_for(template.stream_format),
+        auth_header=auth_header,
+        auth_query=auth_query,
+        auth_cookie=auth_cookie,
+        # Static header values may be credentials too; scrub them from any
+        # error text a server echoes back.
+        secrets=auth_secrets(auth) + tuple(v for _, v in headers if len(v) >= 6),
+        credential_headers=frozenset(credential_headers),
+        credential_query=frozenset(credential_query),
+    )
+
+
+def _fill(parts: tuple[str, ...], remaining: dict[str, Any], missing: list[str]) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    out = []
+    for index, part in enumerate(parts):
+        if index % 2 == 0:
+            out.append(part)
+        elif part in remaining:
+            out.append(_path_segment(part, remaining.pop(part)))
+        else:
+            missing.append(part)
+    return "".join(out)
+
+
 def build_request(
     template: StreamableHttpCallTemplate,
     args: Mapping[str, Any] | None = None,
@@ -176,27 +300,13 @@ def build_request(
     policy refuses. ``variable_namespace`` (the manual name) only makes the
     unresolved-variable message name the exact variable to set.
     """
-    remaining = dict(args or {})
-
-    _refuse_unresolved("url", template.url, variable_namespace)
-    _refuse_unresolved("headers", template.headers, variable_namespace)
-    if template.auth is not None:
-        # The auth models hold only flat string fields: scan them without a model_dump().
-        _refuse_unresolved(f"auth ({template.auth.auth_type})", list(vars(template.auth).values()), variable_namespace)
+    compiled = _compiled(template, variable_namespace)
+    remaining = dict(args) if args else {}
 
     # 1. path placeholders
-    base, _, template_query = template.url.partition("?")
-    missing = []
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in remaining:
-            missing.append(name)
-            return match.group(0)
-        return _path_segment(name, remaining.pop(name))
-
-    base = _PLACEHOLDER.sub(fill, base)
-    template_query = _PLACEHOLDER.sub(fill, template_query)
+    missing: list[str] = []
+    path = _fill(compiled.path, remaining, missing)
+    query = _fill(compiled.query, remaining, missing)
     if missing:
         raise TemplateError(
             f"missing path parameter{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
@@ -210,72 +320,49 @@ def build_request(
         value = remaining.pop(template.body_field)
         if value is not None:
             body, content_type = _encode_body(value, template.content_type)
+            check_header("Content-Type", content_type)
             headers["Content-Type"] = content_type
 
-    # static headers, then 3. header_fields
-    for name, value in (template.headers or {}).items():
-        headers[name] = value
-    for name in template.header_fields or ():
-        if name in remaining:
-            value = remaining.pop(name)
-            if value is not None:
-                headers[name] = _scalar(value)
+    # static headers (checked when compiled), then 3. header_fields
+    headers.update(compiled.headers)
+    if template.header_fields:
+        for name in template.header_fields:
+            if name in remaining:
+                value = remaining.pop(name)
+                if value is not None:
+                    text = _scalar(value)
+                    check_header(name, text)
+                    headers[name] = text
 
     # 4. everything else is query
-    pairs = _query_pairs(remaining)
+    pairs = _query_pairs(remaining) if remaining else []
 
-    credential_headers: set[str] = set()
-    credential_query: set[str] = set()
-    auth = template.auth
-    if isinstance(auth, ApiKeyAuth):
-        if auth.location == "header":
-            headers[auth.var_name] = auth.api_key
-            credential_headers.add(auth.var_name.lower())
-        elif auth.location == "query":
-            pairs = [(k, v) for k, v in pairs if k != auth.var_name]
-            pairs.append((auth.var_name, auth.api_key))
-            credential_query.add(auth.var_name)
-        else:
-            cookie = f"{auth.var_name}={auth.api_key}"
-            existing = _get_header(headers, "Cookie")
-            headers[_header_key(headers, "Cookie")] = f"{existing}; {cookie}" if existing else cookie
-            credential_headers.add("cookie")
-    elif isinstance(auth, BasicAuth):
-        headers[_header_key(headers, "Authorization")] = basic_header(auth.username, auth.password)
-        credential_headers.add("authorization")
-    elif isinstance(auth, OAuth2Auth):
-        credential_headers.add("authorization")  # the transport adds the bearer token
+    if compiled.auth_header is not None:
+        name, value = compiled.auth_header
+        headers[_header_key(headers, name)] = value
+    elif compiled.auth_query is not None:
+        name = compiled.auth_query[0]
+        pairs = [(k, v) for k, v in pairs if k != name]
+        pairs.append(compiled.auth_query)
+    elif compiled.auth_cookie is not None:
+        existing = _get_header(headers, "Cookie")
+        cookie = compiled.auth_cookie
+        headers[_header_key(headers, "Cookie")] = f"{existing}; {cookie}" if existing else cookie
 
-    if _get_header(headers, "Accept") is None:
-        headers["Accept"] = accept_header_for(template.stream_format)
+    if compiled.accept is not None and (not template.header_fields or _get_header(headers, "Accept") is None):
+        headers["Accept"] = compiled.accept
 
-    for name, value in headers.items():
-        check_header(name, value)
-
-    query = template_query
     if pairs:
         extra = urlencode(pairs, quote_via=quote)
         query = f"{query}&{extra}" if query else extra
-    url = base + ("?" + query if query else "")
-
-    parts = urlsplit(url)
-    # Percent-encode what the template author left raw (spaces, non-ASCII,
-    # control bytes): the URL goes on the request line as it is. Existing
-    # %XX escapes, including the encoded path parameters, are kept.
-    path = quote(parts.path or "/", safe=_PATH_SAFE)
-    query = quote(parts.query, safe=_QUERY_SAFE)
-    url = urlunsplit((parts.scheme.lower(), parts.netloc, path, query, ""))
-    check_url(url, what="tool URL")
     return PreparedRequest(
         method=template.http_method,
-        url=url,
+        url=compiled.origin + path + ("?" + query if query else ""),
         headers=headers,
         body=body,
-        # Static header values may be credentials too; scrub them from any
-        # error text a server echoes back.
-        secrets=auth_secrets(auth) + tuple(v for v in (template.headers or {}).values() if len(v) >= 6),
-        credential_headers=frozenset(credential_headers),
-        credential_query=frozenset(credential_query),
+        secrets=compiled.secrets,
+        credential_headers=compiled.credential_headers,
+        credential_query=compiled.credential_query,
     )
 
 
