@@ -268,3 +268,17 @@ async def test_insecure_url_refused(utcp_client):
         with pytest.raises(InsecureUrlError):
             async with client.stream({"url": "http://example.com/x"}):
                 pass
+
+
+async def test_raw_bytes_of_an_sse_response(serve):
+    from utcp_http_stream.transport import StreamClient
+
+    async def sse(request):
+        return web.Response(body=b"id: 1\ndata: a\n\n", content_type="text/event-stream")
+
+    app = web.Application()
+    app.router.add_get("/sse", sse)
+    base = await serve(app)
+    async with StreamClient() as client, client.stream({"url": base + "/sse"}) as resp:
+        assert resp.framing == "sse"
+        assert b"".join([c async for c in resp.iter_bytes()]) == b"id: 1\ndata: a\n\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -204,32 +205,15 @@ class StreamResponse:
         return self._items(events=True)
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
-        """The raw body bytes as they arrive (after content decoding)."""
-        self._claim()
-        raw = self._raw
-        assert raw is not None
-        idle_s = idle_seconds(self.template)
+        """The raw body bytes as they arrive (after content decoding), with the
+        same timeouts, interruption handling and reconnection as the items."""
+        batches = self._batches(events=False, raw_bytes=True)
         try:
-            try:
-                while chunk := await next_piece(raw, idle_s, self._deadline):
-                    self.items_yielded += 1
+            async for batch in batches:
+                for chunk in batch:
                     yield chunk
-                return
-            except TimeoutError as exc:
-                raise self._client._timeout_error(
-                    exc, self.template, self._final, self._deadline, self.items_yielded, started=True
-                ) from None
-            except INTERRUPTIONS as exc:
-                cut: BaseException = exc
-            # Bytes that arrived before the cut are delivered before the error.
-            tail = buffered_tail(raw.content)
-            raw.close()
-            if tail:
-                self.items_yielded += 1
-                yield tail
-            raise self._interrupted(cut) from None
         finally:
-            await self.aclose()
+            await batches.aclose()
 
     async def aggregate(self) -> Any:
         """Read the whole stream and return what ``call_tool`` returns."""
@@ -237,8 +221,9 @@ class StreamResponse:
             # No per-chunk slicing, and one copy of the body: each piece is
             # written once into the buffer whose bytes are returned.
             buffer = io.BytesIO()
-            async for chunk in self.iter_bytes():
-                buffer.write(chunk)
+            async for batch in self._batches(events=False, raw_bytes=True):
+                for chunk in batch:
+                    buffer.write(chunk)
             return buffer.getvalue()
         items: list[Any] = []
         async for batch in self._batches(events=False):
@@ -250,8 +235,10 @@ class StreamResponse:
             raise RuntimeError("this StreamResponse was already consumed; open a new stream")
         self._consumed = True
 
-    def _new_decoder(self, events: bool) -> Decoder:
+    def _new_decoder(self, events: bool, raw_bytes: bool = False) -> Decoder:
         t = self.template
+        if raw_bytes:  # pass every piece through as it came
+            return build_decoder("bytes", chunk_size=sys.maxsize)
         return build_decoder(
             self.framing,
             chunk_size=t.chunk_size,
@@ -274,15 +261,15 @@ class StreamResponse:
         finally:
             await batches.aclose()
 
-    def _track(self, decoder: Decoder, items: list[Any]) -> list[Any]:
+    def _track(self, decoder: Decoder, items: list[Any], sse: bool) -> list[Any]:
         """Count what is about to be delivered and keep the SSE resume state."""
         self.items_yielded += len(items)
-        if self.framing == "sse":
+        if sse:
             self.last_event_id = decoder.last_event_id  # type: ignore[attr-defined]
             self._retry_ms = decoder.retry  # type: ignore[attr-defined]
         return items
 
-    async def _batches(self, events: bool) -> AsyncIterator[list[Any]]:
+    async def _batches(self, events: bool, raw_bytes: bool = False) -> AsyncIterator[list[Any]]:
         """Decoded items, one non-empty list per network read.
 
         Batches keep the per-item cost to a list iteration for high-rate
@@ -293,7 +280,8 @@ class StreamResponse:
         if self._prepared.method == "HEAD" or self.status in (204, 304):
             await self.aclose()  # no body by definition: nothing to decode
             return
-        decoder = self._new_decoder(events)
+        decoder = self._new_decoder(events, raw_bytes)
+        sse = self.framing == "sse" and not raw_bytes
         idle_s = idle_seconds(self.template)
         try:
             while True:
@@ -301,13 +289,13 @@ class StreamResponse:
                 assert raw is not None
                 try:
                     while chunk := await next_piece(raw, idle_s, self._deadline):
-                        items = self._track(decoder, decoder.feed(chunk))
+                        items = self._track(decoder, decoder.feed(chunk), sse)
                         if items:
                             yield items
                         if decoder.finished:
                             break
                     else:
-                        items = self._track(decoder, decoder.close())
+                        items = self._track(decoder, decoder.close(), sse)
                         if items:
                             yield items
                     return
@@ -322,7 +310,7 @@ class StreamResponse:
                 # the decoder and is dropped with it).
                 tail = buffered_tail(raw.content)
                 raw.close()
-                items = self._track(decoder, decoder.feed(tail) if tail else [])
+                items = self._track(decoder, decoder.feed(tail) if tail else [], sse)
                 if items:
                     yield items
                 if decoder.finished:
@@ -340,7 +328,7 @@ class StreamResponse:
                 self._choose_framing()
                 # A fresh parser: the partial event before the cut is dropped,
                 # the last event id carries over.
-                decoder = self._new_decoder(events)
+                decoder = self._new_decoder(events, raw_bytes)
         finally:
             await self.aclose()
 
