@@ -379,6 +379,17 @@ async def test_no_secret_in_any_error_log_or_repr(serve, caplog, free_port):
          "auth": {"auth_type": "basic", "username": "u", "password": SENTINELS[1]}},
         {"url": "http://example.com/x?api_key=" + SENTINELS[0]},
     ]
+    async def garbage(reader, writer):  # a malformed status line
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 2OO OK " + SENTINELS[0].encode() + b"\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    garbage_server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    gport = garbage_server.sockets[0].getsockname()[1]
+    templates.append({"url": f"http://127.0.0.1:{gport}/x",
+                      "auth": {"auth_type": "api_key", "api_key": SENTINELS[0], "var_name": "key",
+                               "location": "query"}})
     texts: list[str] = []
     async with StreamClient() as client:
         for template in templates:
@@ -395,6 +406,7 @@ async def test_no_secret_in_any_error_log_or_repr(serve, caplog, free_port):
     from utcp_http_stream.auth import TOKEN_CACHE
 
     texts.append(repr(TOKEN_CACHE))
+    garbage_server.close()
     # Client-side records only: the test servers' own access logs are theirs.
     client_records = [r for r in caplog.records if not r.name.startswith(("aiohttp.access", "aiohttp.server"))]
     texts += [r.getMessage() for r in client_records]

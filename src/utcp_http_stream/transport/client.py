@@ -308,11 +308,14 @@ class StreamClient:
                 f"the connection to {request.safe_url} closed before the response headers arrived ({reason(exc)})",
                 0,
             ) from None
-        except aiohttp.InvalidURL as exc:
-            raise TemplateError(f"invalid URL {request.safe_url!r}: {exc}") from None
+        # These two exceptions print the full request URL (credentials in its
+        # query included): only the redacted URL and their own message are used.
+        except aiohttp.InvalidURL:
+            raise TemplateError(f"invalid URL {request.safe_url!r}") from None
         except aiohttp.ClientResponseError as exc:  # malformed status line or headers
+            detail = redact_text(printable_excerpt(exc.message or type(exc).__name__, 200), request.secrets)
             raise StreamInterruptedError(
-                f"the server at {request.safe_url} sent a malformed HTTP response ({reason(exc)})", 0
+                f"the server at {request.safe_url} sent a malformed HTTP response ({detail})", 0
             ) from None
 
     async def _status_error(self, response: aiohttp.ClientResponse, request: PreparedRequest) -> HttpStatusError:
