@@ -228,7 +228,7 @@ def _compile(template: StreamableHttpCallTemplate, namespace: str | None) -> _Co
     base, _, query = url.partition("?")
     parts = urlsplit(base)
     origin = f"{parts.scheme.lower()}://{parts.netloc}"
-    check_url(origin + "/", what="tool URL")
+    check_url(url, what="tool URL")  # placeholders sit in the path: the origin is final
 
     headers = tuple((template.headers or {}).items())
     for name, value in headers:
