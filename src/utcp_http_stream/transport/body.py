@@ -18,7 +18,7 @@ from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import printable_excerpt
 from utcp_http_stream.template import StreamableHttpCallTemplate
 
-__all__ = ["INTERRUPTIONS", "IdleTimeout", "buffered_tail", "idle_seconds", "next_piece", "reason"]
+__all__ = ["INTERRUPTIONS", "BodyReader", "IdleTimeout", "buffered_tail", "idle_seconds", "reason"]
 
 #: aiohttp's ways of saying "the connection ended before the body did".
 INTERRUPTIONS = (
@@ -38,58 +38,97 @@ def idle_seconds(template: StreamableHttpCallTemplate) -> float | None:
     return idle_ms / 1000 if idle_ms else None
 
 
-async def next_piece(raw: aiohttp.ClientResponse, idle_s: float | None, deadline: Deadline) -> bytes:
-    """The next piece of body (b"" at its end), waiting at most ``idle_s`` and
-    never past the call's ``deadline``.
+class BodyReader:
+    """Reads one response body piece by piece, within the idle and total limits.
 
-    The idle limit is timed here, per wait, rather than with aiohttp's
-    ``sock_read``: that one also runs while the response headers are awaited
-    (``connect_timeout``'s job), and when it fires it makes the reader drop
-    bytes that had arrived but were not read yet. A stream that keeps sending
-    never waits long here, however long it runs. The total limit is checked
-    on every piece, so a fast stream cannot outrun it either.
+    The limits are timed here rather than with aiohttp's ``sock_read``: that
+    one also runs while the response headers are awaited (``connect_timeout``'s
+    job), and when it fires it makes the reader drop bytes that had arrived but
+    were not read yet. Only time spent *waiting for data* counts as idle; a
+    stream that keeps sending is never stopped by the idle limit, however long
+    it runs, and the total limit is checked on every piece.
 
-    While waiting, the connection is watched: aiohttp closes it on a framing
-    error in the body (a chunk size that is not hex) without waking the body
-    reader, which would otherwise wait for bytes that can never come.
+    One lazy timer serves the whole body: a wait only moves the time it must
+    end by, and the timer, when it fires early, sleeps on to that time. So a
+    read costs a clock reading, not a timer (h11-style: the common path does
+    the least). When a limit is reached, the body stream is failed with
+    ``IdleTimeout`` or a plain ``TimeoutError`` (total), which the waiting
+    read raises.
 
-    Raises ``IdleTimeout`` for the idle limit and a plain ``TimeoutError``
-    once the deadline has passed.
+    The connection is watched too: aiohttp closes it on a framing error in the
+    body (a chunk size that is not hex) without waking the body reader, which
+    would otherwise wait for bytes that can never come.
     """
-    content = raw.content
-    # Fast path: bytes already buffered (or the end already reached) need no
-    # timer and no watch. Same result as readany(), at a fraction of the cost.
-    data = content.read_nowait()
-    if data or content.at_eof():
-        if data and deadline.at is not None and deadline.expired():
-            raise TimeoutError("the call's deadline passed")
-        return data
-    wait = idle_s
-    remaining = deadline.remaining()
-    if remaining is not None:
-        if remaining <= 0:
-            raise TimeoutError("the call's deadline passed")
-        wait = remaining if wait is None else min(wait, remaining)
-    protocol = raw.connection.protocol if raw.connection is not None else None
-    # ``closed`` is resolved in connection_lost(); its callbacks run after that
-    # has marked the body complete or failed. None: the socket already closed.
-    closed: asyncio.Future[None] | None = getattr(protocol, "closed", None)
-    watch = functools.partial(_fail_unfinished_body, content, protocol)
-    if closed is not None:
-        closed.add_done_callback(watch)
-    elif protocol is not None and hasattr(protocol, "closed"):
-        _fail_unfinished_body(content, protocol)
-    timer = asyncio.timeout(wait)
-    try:
-        async with timer:
+
+    __slots__ = ("_closed", "_content", "_deadline", "_handle", "_idle", "_loop", "_until", "_waiting", "_watch")
+
+    def __init__(self, raw: aiohttp.ClientResponse, idle_s: float | None, deadline: Deadline) -> None:
+        self._content = raw.content
+        self._idle = idle_s
+        self._deadline = deadline
+        self._loop = asyncio.get_running_loop()
+        self._handle: asyncio.TimerHandle | None = None
+        self._until = 0.0
+        self._waiting = False
+        protocol = raw.connection.protocol if raw.connection is not None else None
+        # ``closed`` is resolved in connection_lost(); its callbacks run after
+        # that has marked the body complete or failed. None: already closed.
+        self._closed: asyncio.Future[None] | None = getattr(protocol, "closed", None)
+        self._watch = functools.partial(_fail_unfinished_body, self._content, protocol)
+        if self._closed is not None:
+            self._closed.add_done_callback(self._watch)
+        elif protocol is not None and hasattr(protocol, "closed"):
+            _fail_unfinished_body(self._content, protocol)
+
+    async def next(self) -> bytes:
+        """The next piece of body, ``b""`` at its end."""
+        content = self._content
+        # Bytes already buffered (or the end already reached) need no waiting:
+        # same result as readany(), at a fraction of the cost.
+        data = content.read_nowait()
+        if data or content.at_eof():
+            if data and self._deadline.at is not None and self._deadline.expired():
+                raise TimeoutError("the call's deadline passed")
+            return data
+        limit = self._idle
+        remaining = self._deadline.remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                raise TimeoutError("the call's deadline passed")
+            limit = remaining if limit is None else min(limit, remaining)
+        if limit is None:
             return await content.readany()
-    except TimeoutError:
-        if timer.expired() and not deadline.expired():
-            raise IdleTimeout() from None
-        raise
-    finally:
-        if closed is not None:
-            closed.remove_done_callback(watch)
+        loop = self._loop
+        self._until = until = loop.time() + limit
+        handle = self._handle
+        if handle is None or handle.when() > until:
+            if handle is not None:
+                handle.cancel()
+            self._handle = loop.call_at(until, self._expire)
+        self._waiting = True
+        try:
+            return await content.readany()
+        finally:
+            self._waiting = False
+
+    def _expire(self) -> None:
+        self._handle = None
+        if not self._waiting:
+            return  # the next wait arms the timer again
+        if self._loop.time() < self._until:
+            self._handle = self._loop.call_at(self._until, self._expire)
+            return
+        error = TimeoutError("the call's deadline passed") if self._deadline.expired() else IdleTimeout()
+        self._content.set_exception(error)
+
+    def close(self) -> None:
+        """Stop the timer and the connection watch."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._closed is not None:
+            self._closed.remove_done_callback(self._watch)
+            self._closed = None
 
 
 def _fail_unfinished_body(

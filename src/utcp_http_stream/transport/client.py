@@ -30,7 +30,7 @@ from utcp_http_stream.request import PreparedRequest, build_request, redirect_re
 from utcp_http_stream.retry import Deadline, retry_after_seconds
 from utcp_http_stream.security import printable_excerpt, redact_text
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
-from utcp_http_stream.transport.body import INTERRUPTIONS, IdleTimeout, idle_seconds, next_piece, reason
+from utcp_http_stream.transport.body import INTERRUPTIONS, BodyReader, IdleTimeout, idle_seconds, reason
 from utcp_http_stream.transport.oauth import fetch_token
 from utcp_http_stream.transport.response import StreamResponse
 
@@ -178,11 +178,12 @@ class StreamClient:
         prepared.headers["Accept"] = "application/json, */*;q=0.5"
         deadline = Deadline(template.timeout)
         response, final = await self._open(template, prepared, deadline)
+        reader: BodyReader | None = None
         try:
             chunks: list[bytes] = []
             size = 0
-            idle_s = idle_seconds(template)
-            while chunk := await next_piece(response, idle_s, deadline):
+            reader = BodyReader(response, idle_seconds(template), deadline)
+            while chunk := await reader.next():
                 size += len(chunk)
                 if size > limit:
                     raise HttpStreamError(
@@ -197,6 +198,8 @@ class StreamClient:
                 f"the connection to {final.safe_url} ended before the document was complete ({reason(exc)})", 0
             ) from None
         finally:
+            if reader is not None:
+                reader.close()
             response.close()
         body = b"".join(chunks)
         try:

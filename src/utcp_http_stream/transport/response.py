@@ -21,7 +21,7 @@ from utcp_http_stream.errors import HttpStatusError, StreamInterruptedError, Tem
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import RETRYABLE_STATUS, Deadline, backoff_seconds
 from utcp_http_stream.template import StreamableHttpCallTemplate
-from utcp_http_stream.transport.body import INTERRUPTIONS, buffered_tail, idle_seconds, next_piece, reason
+from utcp_http_stream.transport.body import INTERRUPTIONS, BodyReader, buffered_tail, idle_seconds, reason
 
 if TYPE_CHECKING:
     from utcp_http_stream.transport.client import StreamClient
@@ -283,12 +283,14 @@ class StreamResponse:
         decoder = self._new_decoder(events, raw_bytes)
         sse = self.framing == "sse" and not raw_bytes
         idle_s = idle_seconds(self.template)
+        reader: BodyReader | None = None
         try:
             while True:
                 raw = self._raw
                 assert raw is not None
+                reader = BodyReader(raw, idle_s, self._deadline)
                 try:
-                    while chunk := await next_piece(raw, idle_s, self._deadline):
+                    while chunk := await reader.next():
                         items = self._track(decoder, decoder.feed(chunk), sse)
                         if items:
                             yield items
@@ -308,6 +310,7 @@ class StreamResponse:
                 # What arrived whole before the cut may still sit in aiohttp's
                 # buffer: deliver its complete items (the partial one stays in
                 # the decoder and is dropped with it).
+                reader.close()
                 tail = buffered_tail(raw.content)
                 raw.close()
                 items = self._track(decoder, decoder.feed(tail) if tail else [], sse)
@@ -330,6 +333,8 @@ class StreamResponse:
                 # the last event id carries over.
                 decoder = self._new_decoder(events, raw_bytes)
         finally:
+            if reader is not None:
+                reader.close()
             await self.aclose()
 
     def _interrupted(self, exc: BaseException) -> StreamInterruptedError:
