@@ -91,7 +91,6 @@ async def _call_direct(
     from utcp.implementations.default_variable_substitutor import DefaultVariableSubstitutor
 
     from utcp_http_stream.manual import parse_manual
-    from utcp_http_stream.transport import StreamClient
 
     try:
         parsed = parse_manual(document)
@@ -121,17 +120,8 @@ async def _call_direct(
         resolved = substitutor.substitute(serializer.to_dict(template), client_config_obj, name)
     template = serializer.validate_dict(resolved)
 
-    client = StreamClient()
-    try:
-        with _renderer(args, console, tokens=bool(getattr(template, "select", None)), label=wanted) as renderer:
-            async with client.stream(template, tool_args, variable_namespace=name) as response:
-                _show_response(args, console, response)
-                renderer.begin(framing=response.framing, total=_content_length(response))
-                async for item in response:
-                    renderer.feed(item)
-    finally:
-        await client.close()
-    return 0
+    tokens = bool(getattr(template, "select", None))
+    return await _stream_and_render(args, console, template, tool_args, tokens=tokens, label=wanted, namespace=name)
 
 
 # -- a manual call template: UtcpClient ------------------------------------------------------
@@ -194,7 +184,6 @@ async def run_request(args: argparse.Namespace, console: Console) -> int:
     from pydantic import ValidationError
 
     from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
-    from utcp_http_stream.transport import StreamClient
 
     headers: dict[str, str] = {}
     for header in args.header:
@@ -229,11 +218,28 @@ async def run_request(args: argparse.Namespace, console: Console) -> int:
     except ValidationError as exc:
         raise UsageError(format_validation_error(exc)) from None
 
+    label = urlsplit(args.url).path.rstrip("/").rsplit("/", 1)[-1] or "response"
+    return await _stream_and_render(args, console, parsed, tool_args, tokens=bool(args.select), label=label)
+
+
+async def _stream_and_render(
+    args: Any,
+    console: Any,
+    template: Any,
+    tool_args: dict[str, Any],
+    *,
+    tokens: bool,
+    label: str,
+    namespace: str | None = None,
+) -> int:
+    """Stream one call through StreamClient (so the framing and Content-Length
+    are known) and render every item as it arrives."""
+    from utcp_http_stream.transport import StreamClient
+
     client = StreamClient()
     try:
-        label = urlsplit(args.url).path.rstrip("/").rsplit("/", 1)[-1] or "response"
-        with _renderer(args, console, tokens=bool(args.select), label=label) as renderer:
-            async with client.stream(parsed, tool_args) as response:
+        with _renderer(args, console, tokens=tokens, label=label) as renderer:
+            async with client.stream(template, tool_args, variable_namespace=namespace) as response:
                 _show_response(args, console, response)
                 renderer.begin(framing=response.framing, total=_content_length(response))
                 async for item in response:

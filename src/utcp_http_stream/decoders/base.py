@@ -13,6 +13,7 @@ What the caller may rely on, for every framing:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from utcp_http_stream.decoders.pointer import MISSING, Pointer
@@ -68,6 +69,23 @@ class ItemDecoder:
         if self._error is not None:
             raise self._error
         return []
+
+    def _settle(
+        self, pieces: list[Any], source_error: StreamDecodeError | None, emit: Callable[..., list[Any]], *args: Any
+    ) -> list[Any]:
+        """The shared tail of ``feed``: turn the pieces a splitter or parser
+        completed into items with ``emit(pieces, *args)``, and take over the
+        splitter's error (an oversized line or event) so it is raised once the
+        items before it are delivered."""
+        if not pieces:  # the common case for small pieces of a long line or event
+            if source_error is not None:
+                self._error = source_error
+                raise source_error
+            return []
+        out = emit(pieces, *args)
+        if source_error is not None and not self.finished and self._error is None:
+            self._error = source_error
+        return self._deliver(out)
 
     def _deliver(self, out: list[Any]) -> list[Any]:
         if self._error is not None and not out:

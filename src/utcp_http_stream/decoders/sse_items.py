@@ -70,15 +70,9 @@ class SseDecoder(ItemDecoder):
             return self._halted()
         parser = self._parser
         raw = parser.feed_raw(data)
-        if not raw:  # the common case for small pieces of a long event
-            if parser.error is not None:
-                self._error = parser.error
-                raise self._error
-            return []
-        out = self._emit(raw)
-        if parser.error is not None and not self.finished and self._error is None:
-            self._error = parser.error
-        return self._deliver(out)
+        if not raw and parser.error is None:  # hot path: a piece of a long event
+            return raw
+        return self._settle(raw, parser.error, self._emit)
 
     def close(self) -> list[Any]:
         if self._error is not None:

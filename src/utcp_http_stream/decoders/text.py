@@ -128,15 +128,9 @@ class TextDecoder(ItemDecoder):
             return self._halted()
         splitter = self._lines
         lines = splitter.feed(data if self._incremental is None else self._decode(data, False))
-        if not lines:  # the common case for small pieces of a long line
-            if splitter.error is not None:
-                self._error = splitter.error
-                raise self._error
+        if not lines and splitter.error is None:  # hot path: a piece of a long line
             return lines
-        out = self._emit(lines, splitter.lines_done - len(lines))
-        if splitter.error is not None and not self.finished and self._error is None:
-            self._error = splitter.error
-        return self._deliver(out)
+        return self._settle(lines, splitter.error, self._emit, splitter.lines_done - len(lines))
 
     def close(self) -> list[str]:
         if self._error is not None:
