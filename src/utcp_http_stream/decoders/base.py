@@ -105,6 +105,16 @@ class ItemDecoder:
             out.append(raw)
         return True
 
+    def _keep(self, out: list[Any], pointer: Pointer | None, value: Any) -> None:
+        """Append ``value`` (or what ``select`` names in it) to ``out``; a value
+        the pointer names nothing in is counted as skipped."""
+        if pointer is not None:
+            value = pointer.resolve(value)
+            if value is MISSING:
+                self.skipped += 1
+                return
+        out.append(value)
+
     def _select(self, pointer: Pointer, values: list[Any]) -> list[Any]:
         resolve = pointer.resolve
         picked = [resolve(value) for value in values]

@@ -13,7 +13,7 @@ from utcp_http_stream.decoders import jsonlib
 from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HINT, ItemDecoder
 from utcp_http_stream.decoders.diagnostics import decode_error, json_error_reason
 from utcp_http_stream.decoders.lines import LineSplitter
-from utcp_http_stream.decoders.pointer import MISSING, Pointer
+from utcp_http_stream.decoders.pointer import Pointer
 
 __all__ = ["NdjsonDecoder"]
 
@@ -99,12 +99,7 @@ class NdjsonDecoder(ItemDecoder):
                 if self._on_malformed(out, line.decode("utf-8", "replace"), error):
                     continue
                 break
-            if pointer is not None:
-                value = pointer.resolve(value)
-                if value is MISSING:
-                    self.skipped += 1
-                    continue
-            out.append(value)
+            self._keep(out, pointer, value)
         return out
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from utcp_http_stream.decoders import jsonlib
 from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HINT, ItemDecoder
 from utcp_http_stream.decoders.diagnostics import decode_error, json_error_reason
-from utcp_http_stream.decoders.pointer import MISSING, Pointer
+from utcp_http_stream.decoders.pointer import Pointer
 from utcp_http_stream.decoders.sse import RawEvent, ServerSentEvent, SseParser
 
 __all__ = ["SseDecoder"]
@@ -124,10 +124,5 @@ class SseDecoder(ItemDecoder):
                 if self._on_malformed(out, text, error):
                     continue
                 break
-            if pointer is not None:
-                value = pointer.resolve(value)
-                if value is MISSING:
-                    self.skipped += 1
-                    continue
-            out.append(value)
+            self._keep(out, pointer, value)
         return out
