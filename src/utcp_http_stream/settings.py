@@ -1,0 +1,108 @@
+"""Client settings: the user's, never a manual's (ARCHITECTURE section 2).
+
+A manual may come from anywhere, so what it must not control lives here:
+``StreamClient(...)`` keyword arguments, or, for ``UtcpClient`` users (whose
+factory passes none), environment variables ``UTCP_HTTP_STREAM_<NAME>``
+(times in ms, sizes in bytes, booleans 1/0), read when the protocol is
+created. Pure: no I/O beyond reading ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from utcp_http_stream.errors import TemplateError
+
+__all__ = ["ENV_PREFIX", "ClientSettings"]
+
+ENV_PREFIX = "UTCP_HTTP_STREAM_"
+
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Every client setting with its default; see the README's table."""
+
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    trust_env: bool = False
+    max_connections: int = 512
+    max_connections_per_host: int = 0
+    pool_timeout: int = 30_000
+    keepalive_expiry: int = 4_000
+    validate_arguments: bool = True
+    allow_local_addresses: bool = False
+    max_item_bytes_ceiling: int = 64 * _MiB
+    max_result_bytes_ceiling: int = 256 * _MiB
+    connect_timeout_ceiling: int = 60_000
+    idle_timeout_ceiling: int = 300_000
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientSettings:
+        """Defaults, then ``UTCP_HTTP_STREAM_<NAME>`` variables, then the
+        keyword arguments that are not None. A malformed variable is a
+        ``TemplateError`` naming it (a silently ignored setting is worse)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            given = overrides.pop(field.name, None)
+            if given is not None:
+                values[field.name] = given
+                continue
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is not None and raw.strip() != "":
+                values[field.name] = _parse(field.name, field.type, raw.strip())
+        if overrides:
+            raise TypeError(f"unknown client setting(s): {', '.join(sorted(overrides))}")
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+                raise TemplateError(f"client setting {field.name} must be >= 0, got {value}")
+        if (self.client_cert is None) != (self.client_key is None) and self.client_key is not None:
+            raise TemplateError("client setting client_key needs client_cert too")
+
+    # -- clamping a template's limits ----------------------------------------
+
+    def item_bytes(self, asked: int) -> int:
+        return min(asked, self.max_item_bytes_ceiling)
+
+    def result_bytes(self, asked: int) -> int:
+        return min(asked, self.max_result_bytes_ceiling)
+
+    def connect_ms(self, asked: int) -> int:
+        return min(asked, self.connect_timeout_ceiling)
+
+    def idle_ms(self, asked: int | None) -> int:
+        """The idle wait in ms: always bounded, even when the template says
+        0 / None (no limit)."""
+        if not asked:
+            return self.idle_timeout_ceiling
+        return min(asked, self.idle_timeout_ceiling)
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    var = ENV_PREFIX + name.upper()
+    text = str(kind)
+    if "bool" in text:
+        if raw in ("1", "true", "True", "yes"):
+            return True
+        if raw in ("0", "false", "False", "no"):
+            return False
+        raise TemplateError(f"{var}={raw!r} is not a boolean; use 1 or 0")
+    if "int" in text:
+        try:
+            return int(raw)
+        except ValueError:
+            raise TemplateError(f"{var}={raw!r} is not a whole number") from None
+    return raw
