@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -29,10 +28,12 @@ from utcp_http_stream.errors import (
 from utcp_http_stream.request import PreparedRequest, build_request, redirect_request
 from utcp_http_stream.retry import Deadline, retry_after_seconds
 from utcp_http_stream.security import printable_excerpt, redact_text
+from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 from utcp_http_stream.transport.body import INTERRUPTIONS, BodyReader, IdleTimeout, idle_seconds, reason
 from utcp_http_stream.transport.oauth import fetch_token
 from utcp_http_stream.transport.response import StreamResponse
+from utcp_http_stream.transport.tls import ssl_context
 
 __all__ = ["MAX_REDIRECTS", "StreamClient", "coerce_template"]
 
@@ -46,13 +47,6 @@ _ERROR_BODY_LIMIT = 4096
 # timer per request and a context per read, and its sock_read drops buffered
 # bytes when it fires.
 _NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 def coerce_template(template: Any) -> StreamableHttpCallTemplate:
@@ -80,27 +74,23 @@ class StreamClient:
     def __init__(
         self,
         *,
-        max_connections: int | None = None,
-        max_connections_per_host: int | None = None,
-        trust_env: bool | None = None,
         token_cache: TokenCache = TOKEN_CACHE,
         max_redirects: int = MAX_REDIRECTS,
+        settings: ClientSettings | None = None,
+        **options: Any,
     ) -> None:
-        self.max_connections = (
-            max_connections if max_connections is not None else _env_int("UTCP_HTTP_STREAM_MAX_CONNECTIONS", 512)
-        )
-        self.max_connections_per_host = (
-            max_connections_per_host
-            if max_connections_per_host is not None
-            else _env_int("UTCP_HTTP_STREAM_MAX_CONNECTIONS_PER_HOST", 0)
-        )
-        self.trust_env = (
-            trust_env if trust_env is not None else os.environ.get("UTCP_HTTP_STREAM_TRUST_ENV") == "1"
-        )
+        """``options`` are the client settings (ARCHITECTURE section 2:
+        ``ca_bundle``, ``pool_timeout``, ``allow_local_addresses``...); any not
+        given comes from ``UTCP_HTTP_STREAM_<NAME>`` or its default."""
+        self.settings = settings if settings is not None else ClientSettings.load(**options)
         self.token_cache = token_cache
         self.max_redirects = max_redirects
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def max_connections(self) -> int:
+        return self.settings.max_connections
 
     def __repr__(self) -> str:
         state = "open" if self._session is not None and not self._session.closed else "idle"
@@ -117,15 +107,17 @@ class StreamClient:
         loop = asyncio.get_running_loop()
         session = self._session
         if session is None or session.closed or self._session_loop is not loop:
+            settings = self.settings
             connector = aiohttp.TCPConnector(
-                limit=self.max_connections,
-                limit_per_host=self.max_connections_per_host,
+                limit=settings.max_connections,
+                limit_per_host=settings.max_connections_per_host,
                 ttl_dns_cache=300,
+                ssl=ssl_context(settings),
             )
             session = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=self.trust_env,
+                trust_env=settings.trust_env,
                 timeout=aiohttp.ClientTimeout(total=None),
                 auto_decompress=True,
             )
