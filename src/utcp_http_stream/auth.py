@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from utcp.data.auth import Auth
 from utcp.data.auth_implementations import ApiKeyAuth, BasicAuth, OAuth2Auth
+
+from utcp_http_stream.security import printable_excerpt
 
 __all__ = [
     "EXPIRY_MARGIN_S",
@@ -25,7 +30,9 @@ __all__ = [
     "TokenCache",
     "auth_secrets",
     "basic_header",
+    "parse_token",
     "redacting_auth",
+    "token_request_body",
 ]
 
 #: A token is refreshed this long before its ``expires_in`` runs out, so a
@@ -113,7 +120,71 @@ class CachedToken:
         return f"{kind} {self.access_token}"
 
 
+#: A token endpoint's parsed JSON answer, fetched by the transport.
 TokenFetcher = Callable[[OAuth2Auth], Awaitable[dict[str, Any]]]
+
+#: Longest ``expires_in`` taken at its word (ten years); beyond it, or not a
+#: finite number, the answer is refused rather than trusted.
+MAX_EXPIRES_IN_S = 10 * 365 * 24 * 3600.0
+
+
+def token_request_body(auth: OAuth2Auth, *, basic: bool) -> tuple[dict[str, str], bytes]:
+    """The client-credentials token request: headers and form body. With
+    ``basic`` the credentials go in an ``Authorization: Basic`` header, else
+    in the form body (RFC 6749 section 2.3.1 allows both; servers differ)."""
+    form = {"grant_type": "client_credentials"}
+    headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
+    if basic:
+        headers["Authorization"] = basic_header(auth.client_id, auth.client_secret)
+    else:
+        form["client_id"] = auth.client_id
+        form["client_secret"] = auth.client_secret
+    if auth.scope:
+        form["scope"] = auth.scope
+    return headers, urlencode(form).encode("ascii")
+
+
+def parse_token(payload: Any, now: float) -> CachedToken:
+    """A token endpoint's JSON answer -> ``CachedToken``, or ``AuthError``
+    for anything that could not be sent safely (control characters in the
+    token, an absurd ``expires_in``)."""
+    from utcp_http_stream.errors import AuthError
+
+    if not isinstance(payload, dict):
+        raise AuthError("token endpoint answered with something other than a JSON object")
+    access = payload.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise AuthError("token endpoint answered without an access_token")
+    if not access.isprintable() or access.strip() != access:
+        raise AuthError(
+            "token endpoint answered with an access_token containing control characters or spaces; "
+            "it cannot be sent in a header"
+        )
+    token_type = payload.get("token_type")
+    if not isinstance(token_type, str) or not token_type:
+        token_type = "Bearer"
+    elif not token_type.isprintable() or not token_type.isascii() or " " in token_type:
+        raise AuthError("token endpoint answered with a token_type that cannot be sent in a header")
+    return CachedToken(access, token_type, _refresh_at(payload.get("expires_in"), now))
+
+
+def _refresh_at(expires_in: Any, now: float) -> float | None:
+    from utcp_http_stream.errors import AuthError
+
+    if expires_in is None:
+        return None
+    if isinstance(expires_in, str) and expires_in.strip().isdigit():
+        expires_in = int(expires_in.strip())
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        raise AuthError(f"token endpoint answered with expires_in={printable_excerpt(repr(expires_in), 40)}, "
+                        "which is not a number of seconds")
+    if not math.isfinite(expires_in) or not 0 <= expires_in <= MAX_EXPIRES_IN_S:
+        raise AuthError(f"token endpoint answered with expires_in={printable_excerpt(repr(expires_in), 40)}, "
+                        "which is not a sensible lifetime in seconds")
+    # Refresh a little early, but never treat a short-lived token as already
+    # expired: keep at least half its lifetime.
+    margin = min(EXPIRY_MARGIN_S, expires_in / 2)
+    return now + max(0.0, expires_in - margin)
 
 
 class TokenCache:
@@ -121,12 +192,15 @@ class TokenCache:
 
     Keyed by ``OAuth2Auth.cache_key()`` (token URL, client id, secret, scope),
     so configurations that share a client id never see each other's token.
-    Single flight: concurrent callers needing the same token await one fetch.
+    Single flight per event loop: concurrent callers needing the same token
+    await one fetch, each under its own call's deadline (an impatient caller
+    gives up alone; the fetch goes on for the others). Tokens are plain data,
+    usable from any loop; the clock is injectable for tests.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._tokens: dict[str, CachedToken] = {}
-        self._inflight: dict[str, asyncio.Future[CachedToken]] = {}
+        self._inflight: dict[tuple[int, str], asyncio.Task[CachedToken]] = {}
         self._clock = clock
 
     def __repr__(self) -> str:  # the keys embed secrets
@@ -135,65 +209,44 @@ class TokenCache:
     def clear(self) -> None:
         self._tokens.clear()
 
-    async def get(self, auth: OAuth2Auth, fetch: TokenFetcher) -> CachedToken:
-        """A fresh token for ``auth``, fetching it (once, for all waiters) if needed."""
-        key = auth.cache_key()
-        while True:
-            token = self._tokens.get(key)
-            if token is not None and token.fresh(self._clock()):
-                return token
-            pending = self._inflight.get(key)
-            if pending is None:
-                return await self._lead(key, auth, fetch)
-            try:
-                return await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if pending.cancelled() and task is not None and not task.cancelling():
-                    continue  # the leader was cancelled, not us: try again
-                raise
+    def cached(self, auth: OAuth2Auth) -> CachedToken | None:
+        """The fresh cached token for ``auth``, if there is one (no waiting)."""
+        token = self._tokens.get(auth.cache_key())
+        return token if token is not None and token.fresh(self._clock()) else None
 
-    async def _lead(self, key: str, auth: OAuth2Auth, fetch: TokenFetcher) -> CachedToken:
-        pending: asyncio.Future[CachedToken] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = pending
-        try:
-            token = self._parse(await fetch(auth))
-        except asyncio.CancelledError:
-            pending.cancel()
-            raise
-        except BaseException as exc:
-            pending.set_exception(exc)
-            pending.exception()  # mark retrieved: there may be no waiter
-            raise
-        finally:
-            self._inflight.pop(key, None)
+    async def get(self, auth: OAuth2Auth, fetch: TokenFetcher, wait_s: float | None = None) -> CachedToken:
+        """A fresh token for ``auth``, fetching it (once, for all waiters) if
+        needed. ``wait_s`` bounds this caller's wait only (``TimeoutError``)."""
+        token = self.cached(auth)
+        if token is not None:
+            return token
+        loop = asyncio.get_running_loop()
+        key = auth.cache_key()
+        flight = (id(loop), key)
+        task = self._inflight.get(flight)
+        if task is None or task.get_loop() is not loop:
+            task = loop.create_task(self._fetch(key, auth, fetch))
+            self._inflight[flight] = task
+            task.add_done_callback(functools.partial(self._landed, flight))
+        async with asyncio.timeout(wait_s):
+            return await asyncio.shield(task)
+
+    async def _fetch(self, key: str, auth: OAuth2Auth, fetch: TokenFetcher) -> CachedToken:
+        token = parse_token(await fetch(auth), self._clock())
         self._tokens[key] = token
-        pending.set_result(token)
         return token
+
+    def _landed(self, flight: tuple[int, str], task: asyncio.Task[CachedToken]) -> None:
+        if self._inflight.get(flight) is task:
+            del self._inflight[flight]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have given up already
 
     def invalidate(self, auth: OAuth2Auth, token: CachedToken) -> None:
         """Drop ``token`` if it is still the cached one (a server rejected it)."""
         key = auth.cache_key()
         if self._tokens.get(key) is token:
             del self._tokens[key]
-
-    def _parse(self, payload: dict[str, Any]) -> CachedToken:
-        access = payload.get("access_token")
-        if not isinstance(access, str) or not access:
-            from utcp_http_stream.errors import AuthError
-
-            raise AuthError("token endpoint answered without an access_token")
-        refresh_at = None
-        expires_in = payload.get("expires_in")
-        if isinstance(expires_in, str) and expires_in.strip().isdigit():
-            expires_in = int(expires_in)
-        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
-            # Refresh a little early, but never treat a short-lived token as
-            # already expired: keep at least half its lifetime.
-            margin = min(EXPIRY_MARGIN_S, expires_in / 2)
-            refresh_at = self._clock() + max(0.0, expires_in - margin)
-        token_type = payload.get("token_type")
-        return CachedToken(access, token_type if isinstance(token_type, str) and token_type else "Bearer", refresh_at)
 
 
 #: The process-wide cache (credentials are process-wide, connections are not).

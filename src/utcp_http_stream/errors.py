@@ -18,6 +18,7 @@ __all__ = [
     "StreamInterruptedError",
     "StreamTimeoutError",
     "TemplateError",
+    "TlsError",
 ]
 
 
@@ -106,3 +107,10 @@ class AuthError(HttpStreamError):
     """Obtaining credentials failed (for example the OAuth2 token endpoint
     refused). The message carries the endpoint's status and error text, never
     the secret."""
+
+
+class TlsError(HttpStreamError, ConnectionError):
+    """The TLS handshake failed: the server's certificate is not trusted or is
+    for another name, or the server refused (or required) a client
+    certificate. The message names the problem and the ``ca_bundle`` /
+    ``client_cert`` settings."""

@@ -60,6 +60,17 @@ class PreparedRequest:
     def safe_url(self) -> str:
         return redact_url(self.url, self.credential_query)
 
+    def has_header(self, name: str) -> bool:
+        lower = name.lower()
+        return any(key.lower() == lower for key in self.headers)
+
+    def with_headers(self, extra: Mapping[str, str]) -> PreparedRequest:
+        """A copy with every header of ``extra`` set (itself when ``extra`` is empty)."""
+        request = self
+        for name, value in extra.items():
+            request = request.with_header(name, value)
+        return request
+
     def with_header(self, name: str, value: str) -> PreparedRequest:
         """A copy with ``name`` set to ``value`` (any same-named header replaced)."""
         lower = name.lower()

@@ -232,15 +232,29 @@ async def test_status_error_is_specific_and_bounded(registered):
     assert "/fail" in err.url
 
 
-async def test_one_pooled_session_per_protocol_instance(registered):
-    client, _, _ = registered
-    protocol = client._protocol_for("streamable_http")
-    first = protocol.client.session()
-    await client.call_tool("svc.doc", {"kind": "x"})
-    await client.call_tool("svc.ndjson", {})
-    assert protocol.client.session() is first
-    await protocol.close()
-    assert first.closed
+async def test_one_pooled_connection_serves_sequential_calls(serve):
+    from aiohttp import web
+    from utcp.utcp_client import UtcpClient
+
+    peers: list[object] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername"))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/doc", handler)
+    base = await serve(app)
+    client = await UtcpClient.create()
+    try:
+        protocol = client._protocol_for("streamable_http")
+        for _ in range(3):
+            assert await protocol.client.call({"url": base + "/doc"}) == {"ok": True}
+        assert len(set(peers)) == 1  # keep-alive: one connection for all three
+        assert repr(protocol.client).startswith("<StreamClient open")
+    finally:
+        await client.close()
+    assert repr(protocol.client).startswith("<StreamClient idle")
 
 
 async def test_clients_do_not_share_protocol_instances(serve):

@@ -1,41 +1,21 @@
-"""Reading a response body from aiohttp: the idle limit per read, failure
-detection aiohttp misses, and the bytes that arrived before a cut.
+"""Reading one response body from aiohttp: the idle and total limits per
+read, and the bytes that arrived before a cut.
 
-These rely on two aiohttp internals (``StreamReader._read_nowait`` and the
-protocol's ``closed`` future), each guarded so that without them the plugin
-degrades to aiohttp's own behaviour instead of failing.
+One aiohttp internal is used, in exactly one function (:func:`buffered_tail`),
+guarded so that without it the plugin degrades to aiohttp's own behaviour;
+``tests/test_transport_body.py`` fails if the attribute disappears.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-from typing import Any
 
 import aiohttp
 
 from utcp_http_stream.retry import Deadline
-from utcp_http_stream.security import printable_excerpt
-from utcp_http_stream.template import StreamableHttpCallTemplate
+from utcp_http_stream.transport.error_map import IdleTimeout
 
-__all__ = ["INTERRUPTIONS", "BodyReader", "IdleTimeout", "buffered_tail", "idle_seconds", "reason"]
-
-#: aiohttp's ways of saying "the connection ended before the body did".
-INTERRUPTIONS = (
-    aiohttp.ClientPayloadError,
-    aiohttp.ServerDisconnectedError,
-    aiohttp.ClientOSError,
-    ConnectionResetError,
-)
-
-
-class IdleTimeout(asyncio.TimeoutError):
-    """No body bytes arrived within idle_timeout while the consumer waited."""
-
-
-def idle_seconds(template: StreamableHttpCallTemplate) -> float | None:
-    idle_ms = template.idle_timeout if template.idle_timeout is not None else template.timeout
-    return idle_ms / 1000 if idle_ms else None
+__all__ = ["BodyReader", "buffered_tail"]
 
 
 class BodyReader:
@@ -55,30 +35,35 @@ class BodyReader:
     ``IdleTimeout`` or a plain ``TimeoutError`` (total), which the waiting
     read raises.
 
-    The connection is watched too: aiohttp closes it on a framing error in the
-    body (a chunk size that is not hex) without waking the body reader, which
-    would otherwise wait for bytes that can never come.
+    While a read waits, the timer also looks at the connection (public
+    ``Connection.closed``) every ``POLL_S``: aiohttp closes it on a framing
+    error in the body (a chunk size that is not hex) without waking the
+    body's reader, which would otherwise wait for bytes that can never come.
+    A connection seen closed on two looks in a row, with the read still
+    waiting, fails the body.
     """
 
-    __slots__ = ("_closed", "_content", "_deadline", "_handle", "_idle", "_loop", "_until", "_waiting", "_watch")
+    POLL_S = 0.25
 
-    def __init__(self, raw: aiohttp.ClientResponse, idle_s: float | None, deadline: Deadline) -> None:
-        self._content = raw.content
+    __slots__ = ("_connection", "_content", "_deadline", "_handle", "_idle", "_loop", "_suspect", "_until",
+                 "_waiting")
+
+    def __init__(
+        self,
+        content: aiohttp.StreamReader,
+        idle_s: float | None,
+        deadline: Deadline,
+        connection: aiohttp.connector.Connection | None = None,
+    ) -> None:
+        self._content = content
+        self._connection = connection
+        self._suspect = False
         self._idle = idle_s
         self._deadline = deadline
         self._loop = asyncio.get_running_loop()
         self._handle: asyncio.TimerHandle | None = None
         self._until = 0.0
         self._waiting = False
-        protocol = raw.connection.protocol if raw.connection is not None else None
-        # ``closed`` is resolved in connection_lost(); its callbacks run after
-        # that has marked the body complete or failed. None: already closed.
-        self._closed: asyncio.Future[None] | None = getattr(protocol, "closed", None)
-        self._watch = functools.partial(_fail_unfinished_body, self._content, protocol)
-        if self._closed is not None:
-            self._closed.add_done_callback(self._watch)
-        elif protocol is not None and hasattr(protocol, "closed"):
-            _fail_unfinished_body(self._content, protocol)
 
     async def next(self) -> bytes:
         """The next piece of body, ``b""`` at its end."""
@@ -96,10 +81,10 @@ class BodyReader:
             if remaining <= 0:
                 raise TimeoutError("the call's deadline passed")
             limit = remaining if limit is None else min(limit, remaining)
-        if limit is None:
-            return await content.readany()
         loop = self._loop
-        self._until = until = loop.time() + limit
+        self._until = until = loop.time() + (limit if limit is not None else 86400.0)
+        if self._connection is not None:
+            until = min(until, loop.time() + self.POLL_S)
         handle = self._handle
         if handle is None or handle.when() > until:
             if handle is not None:
@@ -115,31 +100,27 @@ class BodyReader:
         self._handle = None
         if not self._waiting:
             return  # the next wait arms the timer again
-        if self._loop.time() < self._until:
-            self._handle = self._loop.call_at(self._until, self._expire)
+        now = self._loop.time()
+        connection = self._connection
+        if connection is not None:
+            if connection.closed and self._suspect:
+                self._content.set_exception(
+                    aiohttp.ClientPayloadError("the connection closed in the middle of the body")
+                )
+                return
+            self._suspect = connection.closed
+        if now < self._until:
+            later = self._until if connection is None else min(self._until, now + self.POLL_S)
+            self._handle = self._loop.call_at(later, self._expire)
             return
         error = TimeoutError("the call's deadline passed") if self._deadline.expired() else IdleTimeout()
         self._content.set_exception(error)
 
     def close(self) -> None:
-        """Stop the timer and the connection watch."""
+        """Stop the timer."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        if self._closed is not None:
-            self._closed.remove_done_callback(self._watch)
-            self._closed = None
-
-
-def _fail_unfinished_body(
-    content: aiohttp.StreamReader, protocol: Any, closed: asyncio.Future[None] | None = None
-) -> None:
-    if closed is not None and not closed.cancelled():
-        closed.exception()  # retrieved: the body reader reports the failure
-    if not content.is_eof() and content.exception() is None:
-        cause = getattr(protocol, "exception", lambda: None)()
-        why = f": {reason(cause)}" if cause is not None else ""
-        content.set_exception(aiohttp.ClientPayloadError(f"the connection closed in the middle of the body{why}"))
 
 
 def buffered_tail(content: aiohttp.StreamReader) -> bytes:
@@ -158,8 +139,3 @@ def buffered_tail(content: aiohttp.StreamReader) -> bytes:
         return read_nowait(-1)
     except Exception:
         return b""
-
-
-def reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return printable_excerpt(text, 200)

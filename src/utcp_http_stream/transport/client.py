@@ -1,39 +1,40 @@
-"""``StreamClient``: the pooled session, sending, redirects, OAuth2 bearer and
-status checks. ``client.stream()`` opens a :class:`StreamResponse`.
+"""``StreamClient``: the connection pools and the send path.
+
+A call goes down one chain of small layers, as in httpx: ``_connect``
+(reconnection before the first byte) -> ``_send_handling_auth`` (the OAuth2
+bearer and its one refresh on 401) -> ``_send_handling_redirects`` ->
+``_send_single`` (the keep-alive resend rule) -> ``_exchange`` (one HTTP
+request on a pooled connection). Every foreign exception on the way is
+translated by the call's :class:`ErrorMap`. ``client.stream()`` hands the
+result to a :class:`StreamResponse` with the call's :class:`StreamState` and
+a :class:`BodySource`; the response never calls back into the client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-import aiohttp
 from pydantic import ValidationError
 from utcp.data.auth_implementations import OAuth2Auth
 from yarl import URL
 
 from utcp_http_stream.auth import TOKEN_CACHE, CachedToken, TokenCache
-from utcp_http_stream.decoders.framing import charset_of
-from utcp_http_stream.errors import (
-    HttpStatusError,
-    HttpStreamError,
-    StreamInterruptedError,
-    StreamTimeoutError,
-    TemplateError,
-)
+from utcp_http_stream.errors import HttpStatusError, HttpStreamError, StreamDecodeError, TemplateError
 from utcp_http_stream.request import PreparedRequest, build_request, redirect_request
-from utcp_http_stream.retry import Deadline, retry_after_seconds
-from utcp_http_stream.security import printable_excerpt, redact_text
+from utcp_http_stream.security import origin_of
 from utcp_http_stream.settings import ClientSettings
+from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
-from utcp_http_stream.transport.body import INTERRUPTIONS, BodyReader, IdleTimeout, idle_seconds, reason
+from utcp_http_stream.transport.call import Call, Exchange, status_error
+from utcp_http_stream.transport.connection import ATTEMPT, Attempt, make_session
 from utcp_http_stream.transport.oauth import fetch_token
 from utcp_http_stream.transport.response import StreamResponse
-from utcp_http_stream.transport.tls import ssl_context
+from utcp_http_stream.transport.sessions import LoopPool, SessionPool
+from utcp_http_stream.transport.source import BodySource
 
 __all__ = ["MAX_REDIRECTS", "StreamClient", "coerce_template"]
 
@@ -41,12 +42,10 @@ logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_ERROR_BODY_LIMIT = 4096
-# Every limit is enforced by this package (the header wait here, idle and
-# total per body read in transport.body): aiohttp's own timers would add a
-# timer per request and a context per read, and its sock_read drops buffered
-# bytes when it fires.
-_NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
+#: Methods aiohttp itself sends once more when a pooled connection fails
+#: before the answer (RFC 9112 section 9.3.1): the plugin adds no resend
+#: for them, so there is never a third attempt.
+_RESENT_BY_AIOHTTP = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 def coerce_template(template: Any) -> StreamableHttpCallTemplate:
@@ -65,10 +64,13 @@ def coerce_template(template: Any) -> StreamableHttpCallTemplate:
 class StreamClient:
     """A pooled HTTP client for streaming tool calls.
 
-    One ``aiohttp.ClientSession`` per instance, created lazily on first use
-    and closed by :meth:`close`. Cookies are never stored between calls (each
-    tool call stands alone), and proxy settings from the environment are
-    ignored unless ``trust_env=True`` (or ``UTCP_HTTP_STREAM_TRUST_ENV=1``).
+    Keyword arguments are the client settings (ARCHITECTURE section 2:
+    ``ca_bundle``, ``pool_timeout``, ``keepalive_expiry``...); any not given
+    comes from ``UTCP_HTTP_STREAM_<NAME>`` or its default. One session per
+    event loop, created on first use and closed by :meth:`close` (see
+    :mod:`~utcp_http_stream.transport.sessions`). Cookies are never stored
+    between calls, and proxy settings from the environment are ignored
+    unless ``trust_env`` is set.
     """
 
     def __init__(
@@ -79,21 +81,18 @@ class StreamClient:
         settings: ClientSettings | None = None,
         **options: Any,
     ) -> None:
-        """``options`` are the client settings (ARCHITECTURE section 2:
-        ``ca_bundle``, ``pool_timeout``, ``allow_local_addresses``...); any not
-        given comes from ``UTCP_HTTP_STREAM_<NAME>`` or its default."""
         self.settings = settings if settings is not None else ClientSettings.load(**options)
         self.token_cache = token_cache
         self.max_redirects = max_redirects
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
+        s = self.settings
+        self._pools = SessionPool(lambda: make_session(s), s.max_connections, s.max_connections_per_host)
 
     @property
     def max_connections(self) -> int:
         return self.settings.max_connections
 
     def __repr__(self) -> str:
-        state = "open" if self._session is not None and not self._session.closed else "idle"
+        state = "open" if self._pools.open else "idle"
         return f"<StreamClient {state} max_connections={self.max_connections}>"
 
     async def __aenter__(self) -> StreamClient:
@@ -102,34 +101,9 @@ class StreamClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def session(self) -> aiohttp.ClientSession:
-        """The pooled session, created on first use in the running loop."""
-        loop = asyncio.get_running_loop()
-        session = self._session
-        if session is None or session.closed or self._session_loop is not loop:
-            settings = self.settings
-            connector = aiohttp.TCPConnector(
-                limit=settings.max_connections,
-                limit_per_host=settings.max_connections_per_host,
-                ttl_dns_cache=300,
-                ssl=ssl_context(settings),
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=settings.trust_env,
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=True,
-            )
-            self._session = session
-            self._session_loop = loop
-        return session
-
     async def close(self) -> None:
-        """Close the pooled session and every idle connection."""
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        """Close every pooled session and idle connection."""
+        await self._pools.close()
 
     # -- public entry points -------------------------------------------------
 
@@ -162,208 +136,185 @@ class StreamClient:
         async with self.stream(template, args, variable_namespace=variable_namespace) as response:
             return await response.aggregate()
 
-    async def fetch_json(self, template: StreamableHttpCallTemplate, *, limit: int) -> tuple[Any, str]:
-        """GET a JSON document whatever its Content-Type, bounded to ``limit``
-        bytes; returns the parsed value and the final URL (after redirects)."""
+    async def fetch_document(
+        self, template: StreamableHttpCallTemplate, *, limit: int
+    ) -> tuple[bytes, str | None, str]:
+        """GET a document (a manual) whatever its Content-Type, bounded to
+        ``limit`` bytes: its body, its Content-Type and the final URL."""
         prepared = build_request(template, {})
-        prepared.headers = {k: v for k, v in prepared.headers.items() if k.lower() != "accept"}
-        prepared.headers["Accept"] = "application/json, */*;q=0.5"
-        deadline = Deadline(template.timeout)
-        response, final = await self._open(template, prepared, deadline)
-        reader: BodyReader | None = None
-        try:
-            chunks: list[bytes] = []
-            size = 0
-            reader = BodyReader(response, idle_seconds(template), deadline)
-            while chunk := await reader.next():
-                size += len(chunk)
-                if size > limit:
-                    raise HttpStreamError(
-                        f"the document at {final.safe_url} is larger than {limit} bytes; "
-                        "raise max_item_bytes on the manual's call template if it is really that big"
-                    )
-                chunks.append(chunk)
-        except TimeoutError as exc:
-            raise self._timeout_error(exc, template, final, deadline, 0, started=True) from None
-        except INTERRUPTIONS as exc:
-            raise StreamInterruptedError(
-                f"the connection to {final.safe_url} ended before the document was complete ({reason(exc)})", 0
-            ) from None
-        finally:
-            if reader is not None:
-                reader.close()
-            response.close()
-        body = b"".join(chunks)
-        try:
-            return json.loads(body), final.url
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            excerpt = redact_text(printable_excerpt(body, 120), final.secrets)
-            raise HttpStreamError(
-                f"the document at {final.safe_url} is not valid JSON ({exc}); it starts with: {excerpt!r}"
-            ) from None
+        prepared = prepared.with_header("Accept", "application/json, application/yaml;q=0.9, */*;q=0.5")
+        async with self._open(template, prepared) as response:
+            body = await response.read(limit)
+            return body, response.content_type, response.final_url
 
-    # -- sending -------------------------------------------------------------
+    async def fetch_json(self, template: StreamableHttpCallTemplate, *, limit: int) -> tuple[Any, str]:
+        """:meth:`fetch_document`, parsed as JSON: the value and the final URL."""
+        from utcp_http_stream.decoders.jsonlib import loads
 
-    async def _open(
-        self,
-        template: StreamableHttpCallTemplate,
-        prepared: PreparedRequest,
-        deadline: Deadline,
-        *,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> tuple[aiohttp.ClientResponse, PreparedRequest]:
-        """Send, follow redirects, apply OAuth2 (with one refresh on 401) and
-        check the status. Returns the 2xx response and the request that got it."""
-        auth = template.auth
-        refreshed = False
+        body, _content_type, url = await self.fetch_document(template, limit=limit)
+        try:
+            return loads(body), url
+        except ValueError as exc:
+            raise StreamDecodeError(f"the document at {url} is not valid JSON ({exc})") from None
+
+    # -- the call ------------------------------------------------------------
+
+    def _open(self, template: StreamableHttpCallTemplate, prepared: PreparedRequest) -> _StreamContext:
+        return _StreamContext(self, template, prepared)
+
+    async def open_stream(self, template: StreamableHttpCallTemplate, prepared: PreparedRequest) -> StreamResponse:
+        """Send ``prepared`` and return the open response (what entering
+        :meth:`stream`'s block does; the caller must ``aclose()`` it)."""
+        pool = await self._pools.enter()
+        call = Call(template, prepared, self.settings, pool)
+        state = StreamState(template, prepared.method, max_item_bytes=call.max_item_bytes)
+        call.state = state
+        try:
+            exchange = await self._connect(call)
+            with call.errors:
+                state.on_response(exchange.status, exchange.content_type, exchange.request.safe_url)
+        except BaseException:
+            await self._finish(call, None)
+            raise
+        source = BodySource(call, exchange, self._reconnect)
+        return StreamResponse(state, source, template, on_close=lambda ex: self._finish(call, ex))
+
+    async def _finish(self, call: Call, exchange: Exchange | None) -> None:
+        if exchange is not None:
+            exchange.release()
+        await self._pools.leave(call.pool)
+
+    async def _reconnect(self, call: Call) -> Exchange:
+        """A new exchange after a cut (the source already decided it may)."""
+        return await self._connect(call)
+
+    async def _connect(self, call: Call) -> Exchange:
+        """Send until a 2xx arrives, retrying what the reconnect policy allows
+        before the first byte of a body."""
+        state = call.state
         while True:
-            token: CachedToken | None = None
-            request = prepared
-            if isinstance(auth, OAuth2Auth):
-                token = await self._token(auth)
-                request = request.with_header("Authorization", token.header())
-                request.secrets = (*request.secrets, token.access_token)
-            if extra_headers:
-                for name, value in extra_headers.items():
-                    request = request.with_header(name, value)
-            response, final = await self._send_following_redirects(template, request, deadline)
-            if response.status == 401 and token is not None and not refreshed:
-                # The token may have been revoked or expired early: fetch a new
-                # one and try once more, before anything was yielded.
-                response.close()
-                self.token_cache.invalidate(auth, token)  # type: ignore[arg-type]
-                refreshed = True
-                logger.info("tool endpoint %s answered 401; refreshing the OAuth2 token once", final.safe_url)
-                continue
-            if not 200 <= response.status < 300:
-                raise await self._status_error(response, final)
-            return response, final
+            try:
+                exchange = await self._send_handling_auth(call, call.prepared.with_headers(state.resume_headers()))
+                if 200 <= exchange.status < 300:
+                    return exchange
+                raise await status_error(call, exchange)
+            except HttpStreamError as exc:
+                delay = state.reconnect_delay(exc, mid_stream=state.items_yielded > 0)
+                if delay is None or not call.may_sleep(delay):
+                    raise
+                logger.info("reconnecting to %s in %.3f s (attempt %d): %s",
+                            call.errors.url, delay, state.attempts, exc)
+                await asyncio.sleep(delay)
 
-    async def _send_following_redirects(
-        self, template: StreamableHttpCallTemplate, request: PreparedRequest, deadline: Deadline
-    ) -> tuple[aiohttp.ClientResponse, PreparedRequest]:
-        current = request
+    async def _send_handling_auth(self, call: Call, request: PreparedRequest) -> Exchange:
+        auth = call.template.auth
+        if not isinstance(auth, OAuth2Auth):
+            return await self._send_handling_redirects(call, request)
+        token = await self._token(auth, call)
+        exchange = await self._send_handling_redirects(call, _with_bearer(request, token))
+        if exchange.status != 401:
+            return exchange
+        # The token may have been revoked or expired early: fetch a new one
+        # and try once more, before anything was yielded.
+        exchange.close()
+        self.token_cache.invalidate(auth, token)
+        logger.info("tool endpoint %s answered 401; refreshing the OAuth2 token once", call.errors.url)
+        token = await self._token(auth, call)
+        return await self._send_handling_redirects(call, _with_bearer(request, token))
+
+    async def _send_handling_redirects(self, call: Call, request: PreparedRequest) -> Exchange:
         for _hop in range(self.max_redirects + 1):
-            response = await self._send_once(template, current, deadline)
-            location = response.headers.get("Location")
-            if response.status not in _REDIRECTS or not location:
-                return response, current
-            response.close()
-            current = redirect_request(current, response.status, location)
-        raise HttpStatusError(
-            response.status,
-            response.reason or "Redirect",
-            request.safe_url,
-            f"stopped after {self.max_redirects} redirects",
-        )
-
-    async def _send_once(
-        self, template: StreamableHttpCallTemplate, request: PreparedRequest, deadline: Deadline
-    ) -> aiohttp.ClientResponse:
-        session = self.session()
-        remaining = deadline.remaining()
-        if remaining is not None and remaining <= 0:
-            raise StreamTimeoutError(
-                "total",
-                f"the call to {request.safe_url} exceeded timeout={template.timeout} ms; "
-                "raise timeout, or set it to 0 for no overall limit",
+            exchange = await self._send_single(call, request)
+            location = exchange.headers.get("Location")
+            if exchange.status not in _REDIRECTS or not location:
+                return exchange
+            exchange.close()
+            with call.errors:
+                request = redirect_request(request, exchange.status, location)
+        with call.errors:
+            raise HttpStatusError(
+                exchange.status, exchange.reason, request.safe_url, f"stopped after {self.max_redirects} redirects"
             )
-        header_wait = template.connect_timeout / 1000
-        if remaining is not None:
-            header_wait = min(header_wait, remaining)
-        try:
-            async with asyncio.timeout(header_wait):
-                return await session.request(
-                    request.method,
-                    URL(request.url, encoded=True),
-                    headers=request.headers,
-                    data=request.body,
-                    allow_redirects=False,
-                    timeout=_NO_AIOHTTP_TIMEOUT,
-                )
-        except TimeoutError:
-            if deadline.expired():
-                raise StreamTimeoutError(
-                    "total",
-                    f"the call to {request.safe_url} exceeded timeout={template.timeout} ms before the "
-                    "response headers arrived; raise timeout, or set it to 0 for no overall limit",
-                ) from None
-            raise StreamTimeoutError(
-                "connect",
-                f"no response headers from {request.safe_url} within connect_timeout="
-                f"{template.connect_timeout} ms; raise connect_timeout if the server is slow to start answering",
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise StreamInterruptedError(
-                f"could not connect to {request.safe_url}: {reason(exc)}; is the server running and reachable?",
-                0,
-            ) from None
-        except INTERRUPTIONS as exc:
-            raise StreamInterruptedError(
-                f"the connection to {request.safe_url} closed before the response headers arrived ({reason(exc)})",
-                0,
-            ) from None
-        # These two exceptions print the full request URL (credentials in its
-        # query included): only the redacted URL and their own message are used.
-        except aiohttp.InvalidURL:
-            raise TemplateError(f"invalid URL {request.safe_url!r}") from None
-        except aiohttp.ClientResponseError as exc:  # malformed status line or headers
-            detail = redact_text(printable_excerpt(exc.message or type(exc).__name__, 200), request.secrets)
-            raise StreamInterruptedError(
-                f"the server at {request.safe_url} sent a malformed HTTP response ({detail})", 0
-            ) from None
 
-    async def _status_error(self, response: aiohttp.ClientResponse, request: PreparedRequest) -> HttpStatusError:
-        detail = b""
-        try:
-            async with asyncio.timeout(2.0):
-                detail = await response.content.read(_ERROR_BODY_LIMIT)
-        except (TimeoutError, aiohttp.ClientError, ConnectionError):
-            pass
-        finally:
-            response.close()
-        charset = charset_of(response.headers.get("Content-Type")) or "utf-8"
-        try:
-            text = printable_excerpt(detail, 300, charset)
-        except LookupError:
-            text = printable_excerpt(detail, 300)
-        text = redact_text(text, request.secrets)
-        error = HttpStatusError(response.status, response.reason or "", request.safe_url, text)
-        error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-        return error
+    async def _send_single(self, call: Call, request: PreparedRequest) -> Exchange:
+        """One request; resent once on a fresh connection when a reused idle
+        connection failed before any answer and the request may be repeated
+        (an ``Idempotency-Key``; idempotent methods aiohttp resends itself)."""
+        may_resend = request.method not in _RESENT_BY_AIOHTTP and request.has_header("Idempotency-Key")
+        while True:
+            try:
+                return await self._exchange(call, request)
+            except HttpStreamError:
+                if not (may_resend and call.errors.reused):
+                    raise
+                may_resend = False
+                logger.info("%s: a reused connection failed before the answer; resending once (Idempotency-Key)",
+                            call.errors.url)
+
+    async def _exchange(self, call: Call, request: PreparedRequest) -> Exchange:
+        errors = call.errors
+        errors.follow(request)
+        pool: LoopPool = call.pool
+        with errors:
+            errors.phase = "pool"
+            release = await pool.acquire(origin_of(request.url), call.pool_wait)
+            try:
+                errors.phase = "connect"
+                attempt = Attempt()
+                token = ATTEMPT.set(attempt)
+                try:
+                    async with asyncio.timeout(call.header_wait()):
+                        raw = await pool.session.request(
+                            request.method,
+                            URL(request.url, encoded=True),
+                            headers=request.headers,
+                            data=request.body,
+                            allow_redirects=False,
+                        )
+                finally:
+                    ATTEMPT.reset(token)
+                    errors.reused = not attempt.fresh
+            except BaseException:
+                release()
+                raise
+        return Exchange(raw, request, release, call.settings.keepalive_expiry)
 
     # -- OAuth2 ----------------------------------------------------------------
 
-    async def _token(self, auth: OAuth2Auth) -> CachedToken:
-        return await self.token_cache.get(auth, self._fetch_token)
+    async def _token(self, auth: OAuth2Auth, call: Call) -> CachedToken:
+        cached = self.token_cache.cached(auth)
+        if cached is not None:
+            return cached
+        with call.errors:
+            call.errors.phase = "connect"
+            return await self.token_cache.get(auth, self._fetch_token, call.deadline.remaining())
 
     async def _fetch_token(self, auth: OAuth2Auth) -> dict[str, Any]:
-        return await fetch_token(self.session(), auth)
+        """The token request, through the same pool and send path (its own
+        bound: the connect ceiling; each waiting call keeps its own deadline)."""
+        pool = await self._pools.enter()
+        try:
+            return await fetch_token(auth, lambda request: self._token_exchange(pool, request))
+        finally:
+            await self._pools.leave(pool)
 
-    @staticmethod
-    def _timeout_error(
-        exc: BaseException,
-        template: StreamableHttpCallTemplate,
-        request: PreparedRequest,
-        deadline: Deadline,
-        items: int,
-        *,
-        started: bool,
-    ) -> StreamTimeoutError:
-        if deadline.expired() or not isinstance(exc, (IdleTimeout, aiohttp.SocketTimeoutError)):
-            if deadline.at is not None:
-                return StreamTimeoutError(
-                    "total",
-                    f"the call to {request.safe_url} exceeded timeout={template.timeout} ms after {items} "
-                    "item(s); raise timeout, or set it to 0 for no overall limit",
-                )
-        idle = template.idle_timeout if template.idle_timeout is not None else template.timeout
-        field = "idle_timeout" if template.idle_timeout is not None else "idle_timeout (defaults to timeout)"
-        return StreamTimeoutError(
-            "idle",
-            f"the stream from {request.safe_url} sent nothing for {idle} ms after {items} item(s); "
-            f"raise {field} for streams with long pauses",
+    async def _token_exchange(self, pool: LoopPool, request: PreparedRequest) -> tuple[int, bytes]:
+        template = StreamableHttpCallTemplate(
+            url=request.url, http_method="POST", timeout=self.settings.connect_timeout_ceiling
         )
+        call = Call(template, request, self.settings, pool)
+        exchange = await self._exchange(call, request)
+        try:
+            body = await BodySource(call, exchange, None).read(64 * 1024)
+        finally:
+            exchange.release()
+        return exchange.status, body
+
+
+def _with_bearer(request: PreparedRequest, token: CachedToken) -> PreparedRequest:
+    bearer = request.with_header("Authorization", token.header())
+    bearer.secrets = (*request.secrets, token.access_token)
+    return bearer
 
 
 class _StreamContext:
@@ -378,13 +329,12 @@ class _StreamContext:
         self._response: StreamResponse | None = None
 
     async def __aenter__(self) -> StreamResponse:
-        response = StreamResponse(self._client, self._template, self._prepared)
-        await response._start()
-        self._response = response
-        return response
+        self._response = await self._client.open_stream(self._template, self._prepared)
+        return self._response
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._response is not None:
             await self._response.aclose()
+

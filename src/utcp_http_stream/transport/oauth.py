@@ -1,85 +1,67 @@
 """The OAuth2 client-credentials token request (the I/O half of auth).
 
-The cache, single flight and expiry rules live in :mod:`utcp_http_stream.auth`;
-this module only asks a token endpoint, through the same connection pool and
-URL policy as every tool call, and turns refusals into ``AuthError`` without
-ever repeating the secret.
+The request's shape, the answer's validation, the cache and single flight
+live in :mod:`utcp_http_stream.auth`; this module only asks the token
+endpoint through the client's send path (``send``), form credentials first
+and once more with HTTP Basic if refused, and turns refusals into
+``AuthError`` without ever repeating the secret.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 from utcp.data.auth_implementations import OAuth2Auth
 
-from utcp_http_stream.auth import auth_secrets, basic_header
-from utcp_http_stream.errors import AuthError, InsecureUrlError
+from utcp_http_stream.auth import auth_secrets, token_request_body
+from utcp_http_stream.errors import AuthError, HttpStreamError, InsecureUrlError, StreamTimeoutError
+from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.security import check_url, printable_excerpt, redact_text, redact_url
-from utcp_http_stream.transport.body import reason
 
 __all__ = ["fetch_token"]
 
 logger = logging.getLogger(__name__)
 
-_TOKEN_TIMEOUT_S = 30.0
+Send = Callable[[PreparedRequest], Awaitable[tuple[int, bytes]]]
 
 
-async def fetch_token(session: aiohttp.ClientSession, auth: OAuth2Auth) -> dict[str, Any]:
-    """Client credentials grant: credentials in the form body first; if the
-    endpoint refuses, once more with HTTP Basic."""
+async def fetch_token(auth: OAuth2Auth, send: Send) -> dict[str, Any]:
+    """Client credentials grant: the token endpoint's JSON answer."""
     try:
         check_url(auth.token_url, what="OAuth2 token_url")
     except InsecureUrlError as exc:
         raise AuthError(str(exc)) from None
     secrets = auth_secrets(auth)
     safe_url = redact_url(auth.token_url)
-    form = {"grant_type": "client_credentials", "client_id": auth.client_id, "client_secret": auth.client_secret}
-    if auth.scope:
-        form["scope"] = auth.scope
-    status, payload, text = await _post_token(session, auth.token_url, form, {}, safe_url)
+    status, body = await _ask(auth, send, secrets, safe_url, basic=False)
     if status in (400, 401, 403):
         logger.info("token endpoint %s refused body credentials (HTTP %s); retrying with Basic", safe_url, status)
-        basic_form = {"grant_type": "client_credentials"}
-        if auth.scope:
-            basic_form["scope"] = auth.scope
-        headers = {"Authorization": basic_header(auth.client_id, auth.client_secret)}
-        status, payload, text = await _post_token(session, auth.token_url, basic_form, headers, safe_url)
-    if not 200 <= status < 300 or not isinstance(payload, dict):
-        detail = ""
-        if isinstance(payload, dict) and ("error" in payload or "error_description" in payload):
-            detail = " ".join(str(payload.get(k, "")) for k in ("error", "error_description")).strip()
-        else:
-            detail = text
-        detail = redact_text(printable_excerpt(detail, 200), secrets)
-        raise AuthError(
-            f"token endpoint {safe_url} refused client {auth.client_id!r}: HTTP {status}"
-            + (f": {detail}" if detail else "")
-        )
-    return payload
-
-async def _post_token(
-    session: aiohttp.ClientSession, url: str, form: dict[str, str], headers: dict[str, str], safe_url: str
-) -> tuple[int, Any, str]:
-    try:
-        async with session.post(
-            url,
-            data=form,
-            headers={"Accept": "application/json", **headers},
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=_TOKEN_TIMEOUT_S),
-        ) as response:
-            body = await response.content.read(64 * 1024)
-            status = response.status
-    except TimeoutError:
-        raise AuthError(f"token endpoint {safe_url} did not answer within {_TOKEN_TIMEOUT_S:.0f} s") from None
-    except aiohttp.ClientError as exc:
-        raise AuthError(f"could not reach token endpoint {safe_url}: {reason(exc)}") from None
+        status, body = await _ask(auth, send, secrets, safe_url, basic=True)
     text = body.decode("utf-8", errors="replace")
     try:
         payload = json.loads(text)
-    except json.JSONDecodeError:
+    except ValueError:
         payload = None
-    return status, payload, text
+    if 200 <= status < 300 and isinstance(payload, dict):
+        return payload
+    if isinstance(payload, dict) and ("error" in payload or "error_description" in payload):
+        text = " ".join(str(payload.get(k, "")) for k in ("error", "error_description")).strip()
+    detail = printable_excerpt(redact_text(text, secrets), 200)
+    refused = f"token endpoint {safe_url} refused client {auth.client_id!r}: HTTP {status}"
+    raise AuthError(refused + (f": {detail}" if detail else ""))
+
+
+async def _ask(
+    auth: OAuth2Auth, send: Send, secrets: tuple[str, ...], safe_url: str, *, basic: bool
+) -> tuple[int, bytes]:
+    headers, body = token_request_body(auth, basic=basic)
+    request = PreparedRequest("POST", auth.token_url, headers, body, secrets=secrets)
+    try:
+        return await send(request)
+    except StreamTimeoutError as exc:
+        raise AuthError(f"token endpoint {safe_url} did not answer in time: {exc}") from None
+    except HttpStreamError as exc:
+        raise AuthError(f"could not reach token endpoint {safe_url}: {exc}") from None

@@ -9,7 +9,7 @@ import ssl
 from utcp_http_stream.errors import TemplateError
 from utcp_http_stream.settings import ClientSettings
 
-__all__ = ["ssl_context"]
+__all__ = ["describe_tls_failure", "ssl_context"]
 
 
 def ssl_context(settings: ClientSettings) -> ssl.SSLContext:
@@ -34,3 +34,18 @@ def ssl_context(settings: ClientSettings) -> ssl.SSLContext:
                 "they must be readable PEM files of the certificate and its private key"
             ) from None
     return context
+
+
+def describe_tls_failure(exc: BaseException) -> str:
+    """What went wrong in a handshake, and what setting fixes it."""
+    verify = getattr(exc, "verify_message", None)
+    text = verify or getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    if verify:
+        return (
+            f"the server's certificate was refused ({verify}); if it is issued by a private CA, trust that CA with "
+            "the client setting ca_bundle (UTCP_HTTP_STREAM_CA_BUNDLE=/path/to/ca.pem)"
+        )
+    return (
+        f"the handshake failed ({text}); if the server requires a client certificate, set client_cert and "
+        "client_key (UTCP_HTTP_STREAM_CLIENT_CERT / _CLIENT_KEY)"
+    )

@@ -1,0 +1,215 @@
+"""The decisions of one streaming call, without I/O (ARCHITECTURE section 5).
+
+``StreamState`` is to a streaming response what h11's ``Connection`` is to a
+socket: values in (the status and Content-Type of each response, body bytes,
+the failures met), decisions out (the framing, the decoded items, the
+headers a resume needs, whether and when to reconnect). The transport moves
+bytes and sleeps; everything it decides comes from here, so every rule is a
+unit test that feeds values.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from utcp_http_stream.decoders import Decoder, build_decoder
+from utcp_http_stream.decoders.framing import charset_of, framing_for_content_type
+from utcp_http_stream.decoders.sse_items import SseDecoder
+from utcp_http_stream.errors import HttpStatusError, StreamDecodeError, StreamInterruptedError, TemplateError
+from utcp_http_stream.retry import RETRYABLE_STATUS, backoff_seconds
+from utcp_http_stream.template import StreamableHttpCallTemplate
+
+__all__ = ["NO_BODY_STATUS", "StreamState"]
+
+#: Statuses that have no body by definition (HEAD answers have none either).
+NO_BODY_STATUS = frozenset({204, 304})
+
+_JSON_FRAMINGS = frozenset({"ndjson", "sse", "json", "json_seq"})
+
+
+class StreamState:
+    """Framing, decoding, resume and reconnect decisions for one call.
+
+    ``max_item_bytes`` is the template's limit after the client's ceiling.
+    Mode: items (the default), ``events`` (SSE envelopes, no ``select``) or
+    ``raw`` (body bytes passed through as they came).
+    """
+
+    __slots__ = (
+        "_decoder",
+        "_mode",
+        "_undecoded",
+        "attempts",
+        "charset",
+        "content_type",
+        "framing",
+        "items_yielded",
+        "last_event_id",
+        "max_item_bytes",
+        "method",
+        "retry_ms",
+        "status",
+        "template",
+    )
+
+    def __init__(self, template: StreamableHttpCallTemplate, method: str, *, max_item_bytes: int) -> None:
+        self.template = template
+        self.method = method
+        self.max_item_bytes = max_item_bytes
+        self.framing = "bytes"
+        self.charset: str | None = None
+        self.content_type: str | None = None
+        self.status = 0
+        self.items_yielded = 0
+        self.attempts = 0
+        self.last_event_id: str | None = None
+        self.retry_ms: int | None = None
+        self._mode = "items"
+        self._decoder: Decoder | None = None
+        self._undecoded = 0
+
+    # -- responses -------------------------------------------------------------
+
+    def on_response(self, status: int, content_type: str | None, url: str) -> None:
+        """A (re)opened response's headers: choose the framing. Raises
+        ``TemplateError`` when ``select`` cannot apply to what came back."""
+        self.status = status
+        self.content_type = content_type
+        fmt = self.template.stream_format
+        self.framing = framing_for_content_type(content_type) if fmt == "auto" else fmt
+        self.charset = charset_of(content_type)
+        if self.template.select is not None and self.framing not in _JSON_FRAMINGS:
+            raise TemplateError(
+                f"select {self.template.select!r} needs a JSON framing (ndjson, sse, json_seq or json), but the "
+                f"response from {url} is {content_type or 'unlabelled'} ({self.framing} framing); set "
+                "stream_format to ndjson/sse/json or remove select"
+            )
+        self._decoder = None  # a fresh parser per response: a partial item before a cut is dropped
+        self._undecoded = 0
+
+    @property
+    def has_body(self) -> bool:
+        return self.method != "HEAD" and self.status not in NO_BODY_STATUS
+
+    def resume_headers(self) -> dict[str, str]:
+        """Headers a (re)connection sends: ``Last-Event-ID`` once an SSE id
+        was seen (an empty id means: send none, as WHATWG says)."""
+        return {"Last-Event-ID": self.last_event_id} if self.last_event_id else {}
+
+    # -- decoding ----------------------------------------------------------------
+
+    def start(self, mode: str) -> None:
+        """Choose what iteration yields: ``items``, ``events`` or ``raw``."""
+        if mode == "events" and self.framing != "sse":
+            raise TemplateError(f"iter_events() needs an SSE response; this one is {self.framing} framing")
+        self._mode = mode
+
+    @property
+    def decoder(self) -> Decoder:
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = self._new_decoder()
+        return decoder
+
+    @property
+    def finished(self) -> bool:
+        return self._decoder is not None and self._decoder.finished
+
+    def feed(self, data: bytes) -> list[Any]:
+        """The items ``data`` completes (counted as yielded)."""
+        decoder = self.decoder
+        items = decoder.feed(data)
+        if not items and decoder.items == 0 and self._mode == "items":
+            self._undecoded += len(data)
+            if self._undecoded > self.max_item_bytes:
+                self._check_forced_framing()
+        return self._track(decoder, items)
+
+    def close(self) -> list[Any]:
+        """The end of the body: the last items."""
+        decoder = self.decoder
+        items = self._track(decoder, decoder.close())
+        if not items and decoder.items == 0 and self._undecoded:
+            self._check_forced_framing()
+        return items
+
+    def _track(self, decoder: Decoder, items: list[Any]) -> list[Any]:
+        self.items_yielded += len(items)
+        if isinstance(decoder, SseDecoder):
+            self.last_event_id = decoder.last_event_id
+            self.retry_ms = decoder.retry
+        return items
+
+    def _check_forced_framing(self) -> None:
+        """A forced ``stream_format`` that decoded nothing from a body whose
+        Content-Type names another framing is an error, never a silent empty
+        result (ARCHITECTURE section 3)."""
+        fmt = self.template.stream_format
+        labelled = framing_for_content_type(self.content_type) if self.content_type else None
+        if fmt == "auto" or labelled in (None, "bytes", fmt):
+            return  # nothing forced, or an unlabelled/generic binary body says nothing about the framing
+        raise StreamDecodeError(
+            f"stream_format is {fmt!r} but the server answered {self.content_type} ({labelled} framing) and "
+            f"{self._undecoded} bytes decoded to nothing as {fmt}; set stream_format to {labelled!r} or 'auto'",
+            position=f"byte {self._undecoded}",
+        )
+
+    def _new_decoder(self) -> Decoder:
+        t = self.template
+        if self._mode == "raw":
+            return build_decoder("bytes", chunk_size=sys.maxsize)
+        events = self._mode == "events"
+        return build_decoder(
+            self.framing,
+            chunk_size=t.chunk_size,
+            charset=self.charset,
+            max_item_bytes=self.max_item_bytes,
+            on_malformed=t.on_malformed,
+            select=None if events else t.select,
+            stop_marker=t.stop_marker,
+            sse_event_types=t.sse_event_types,
+            last_event_id=self.last_event_id,
+            events=events,
+        )
+
+    # -- reconnecting --------------------------------------------------------------
+
+    def _sse_expected(self) -> bool:
+        return self.template.stream_format == "sse" or self.framing == "sse"
+
+    def may_reconnect(self, *, mid_stream: bool) -> bool:
+        """Whether another attempt is allowed at all (policy, attempts, safety)."""
+        policy = self.template.reconnect
+        if policy is None or self.attempts >= policy.max_attempts:
+            return False
+        if self.framing == "sse" or (not mid_stream and self.template.stream_format == "sse"):
+            # Resume is safe only if the server can skip what we have seen.
+            return self.items_yielded == 0 or bool(self.last_event_id)
+        return self.method in ("GET", "HEAD") and self.items_yielded == 0
+
+    def reconnect_delay(self, error: BaseException, *, mid_stream: bool) -> float | None:
+        """Seconds to wait before the next attempt after ``error``, or None to
+        give up. Counts the attempt when it returns a delay."""
+        policy = self.template.reconnect
+        if policy is None:
+            return None
+        retry_after = None
+        if isinstance(error, HttpStatusError):
+            if error.status not in RETRYABLE_STATUS:
+                return None  # a 4xx (or other status) is never retried
+            retry_after = error.retry_after
+        elif not isinstance(error, StreamInterruptedError):
+            return None
+        if not self._sse_expected() and self.method not in ("GET", "HEAD"):
+            return None
+        if not self.may_reconnect(mid_stream=mid_stream):
+            return None
+        if retry_after is not None:
+            if retry_after * 1000 > policy.max_delay_ms:
+                return None  # the server asks for a longer pause than we may wait
+            delay = retry_after
+        else:
+            delay = backoff_seconds(policy, self.attempts, self.retry_ms)
+        self.attempts += 1
+        return delay

@@ -1,0 +1,185 @@
+"""One call's running values (limits, deadline, error map) and one HTTP
+exchange (an aiohttp response, the request that got it, its pool slot)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from utcp_http_stream.decoders.framing import charset_of
+from utcp_http_stream.errors import HttpStatusError
+from utcp_http_stream.request import PreparedRequest
+from utcp_http_stream.retry import Deadline, retry_after_seconds
+from utcp_http_stream.security import printable_excerpt, redact_text
+from utcp_http_stream.settings import ClientSettings
+from utcp_http_stream.template import StreamableHttpCallTemplate
+from utcp_http_stream.transport.error_map import ErrorMap, finish
+
+if TYPE_CHECKING:
+    from utcp_http_stream.stream_state import StreamState
+    from utcp_http_stream.transport.sessions import LoopPool
+
+__all__ = ["Call", "Exchange", "keepalive_allows", "status_error"]
+
+_ERROR_BODY_LIMIT = 4096
+#: Longest wait for an error body's first bytes (the call's deadline may be shorter).
+_ERROR_BODY_WAIT_S = 2.0
+
+
+class Call:
+    """The limits of one call after the client's ceilings, its deadline
+    (shared by every attempt), its error map and its stream state."""
+
+    __slots__ = (
+        "connect_ms",
+        "deadline",
+        "errors",
+        "idle_s",
+        "max_item_bytes",
+        "max_result_bytes",
+        "pool",
+        "prepared",
+        "settings",
+        "state",
+        "template",
+    )
+
+    def __init__(
+        self, template: StreamableHttpCallTemplate, prepared: PreparedRequest, settings: ClientSettings, pool: LoopPool
+    ) -> None:
+        self.template = template
+        self.prepared = prepared
+        self.settings = settings
+        self.pool = pool
+        self.deadline = Deadline(template.timeout)
+        self.connect_ms = settings.connect_ms(template.connect_timeout)
+        idle_ms = settings.idle_ms(template.idle_timeout if template.idle_timeout is not None else template.timeout)
+        self.idle_s = idle_ms / 1000
+        self.max_item_bytes = settings.item_bytes(template.max_item_bytes)
+        self.max_result_bytes = settings.result_bytes(getattr(template, "max_result_bytes", 64 * 1024 * 1024))
+        self.errors = ErrorMap(
+            prepared.safe_url,
+            prepared.secrets,
+            self.deadline,
+            timeout_ms=template.timeout,
+            connect_ms=self.connect_ms,
+            idle_ms=idle_ms,
+            idle_from_timeout=template.idle_timeout is None,
+        )
+        self.state: StreamState = None  # type: ignore[assignment]  # set by the client before any use
+
+    def within_deadline(self, seconds: float) -> float:
+        remaining = self.deadline.remaining()
+        if remaining is None:
+            return seconds
+        if remaining <= 0:
+            raise TimeoutError("the call's deadline passed")
+        return min(seconds, remaining)
+
+    def pool_wait(self) -> float:
+        """Seconds to wait for a free pooled connection."""
+        return self.within_deadline(self.settings.pool_timeout / 1000)
+
+    def header_wait(self) -> float:
+        """Seconds to wait for the connection and the response headers."""
+        return self.within_deadline(self.connect_ms / 1000)
+
+    def may_sleep(self, delay: float) -> bool:
+        """Whether a pause of ``delay`` seconds still leaves time for another attempt."""
+        remaining = self.deadline.remaining()
+        return remaining is None or delay < remaining
+
+
+class Exchange:
+    """One request and its response, holding a pooled connection slot."""
+
+    __slots__ = ("_release_slot", "raw", "request", "reusable")
+
+    def __init__(
+        self,
+        raw: aiohttp.ClientResponse,
+        request: PreparedRequest,
+        release_slot: Callable[[], None],
+        keepalive_expiry_ms: int,
+    ) -> None:
+        self.raw = raw
+        self.request = request
+        self._release_slot = release_slot
+        self.reusable = keepalive_allows(raw.headers.get("Keep-Alive"), keepalive_expiry_ms)
+
+    @property
+    def status(self) -> int:
+        return self.raw.status
+
+    @property
+    def reason(self) -> str:
+        return self.raw.reason or ""
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        return self.raw.headers
+
+    @property
+    def content_type(self) -> str | None:
+        return self.raw.headers.get("Content-Type")
+
+    def close(self) -> None:
+        """Drop the connection (it is not returned to the pool half-read)."""
+        self.raw.close()
+        self._release_slot()
+
+    def release(self) -> None:
+        """Return the connection to the pool if its body was read to the end
+        and the server's keep-alive allows it; else drop it."""
+        if self.reusable and self.raw.content.is_eof():
+            self.raw.release()
+        else:
+            self.raw.close()
+        self._release_slot()
+
+
+def keepalive_allows(header: str | None, expiry_ms: int) -> bool:
+    """False when the server announces (``Keep-Alive: timeout=N``) that it
+    closes idle connections sooner than the client would reuse them: such a
+    connection is closed after its response instead of racing the server."""
+    if not header:
+        return True
+    for part in header.split(","):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "timeout":
+            try:
+                return float(value.strip()) * 1000 >= expiry_ms
+            except ValueError:
+                return True
+    return True
+
+
+async def status_error(call: Call, exchange: Exchange) -> HttpStatusError:
+    """The ``HttpStatusError`` for a non-2xx answer, with a bounded, scrubbed
+    excerpt of its body (read within the call's remaining time)."""
+    detail = b""
+    content = exchange.raw.content
+    try:
+        async with asyncio.timeout(call.within_deadline(_ERROR_BODY_WAIT_S)):
+            while len(detail) < _ERROR_BODY_LIMIT and not content.at_eof():
+                piece = await content.read(_ERROR_BODY_LIMIT - len(detail))
+                if not piece:
+                    break
+                detail += piece
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        pass
+    finally:
+        exchange.close()
+    request = exchange.request
+    charset = charset_of(exchange.content_type) or "utf-8"
+    try:
+        text = printable_excerpt(redact_text(detail.decode(charset, errors="replace"), request.secrets), 300)
+    except LookupError:
+        text = printable_excerpt(redact_text(detail.decode("utf-8", errors="replace"), request.secrets), 300)
+    error = HttpStatusError(exchange.status, exchange.reason, request.safe_url, text)
+    error.retry_after = retry_after_seconds(exchange.headers.get("Retry-After"))
+    return finish(error, request.secrets)  # type: ignore[return-value]

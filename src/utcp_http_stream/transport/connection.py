@@ -1,0 +1,63 @@
+"""Making a pooled session: the connector, TLS, and the socket factory that
+sees every new connection (and so tells a reused one from a fresh one)."""
+
+from __future__ import annotations
+
+import socket
+from contextvars import ContextVar
+
+import aiohttp
+
+from utcp_http_stream.settings import ClientSettings
+from utcp_http_stream.transport.tls import ssl_context
+
+__all__ = ["ATTEMPT", "Attempt", "make_session"]
+
+# Every limit is enforced by this package (the pool wait and the header wait
+# in the client, idle and total per body read in transport.body): aiohttp's
+# own timers would add a timer per request, and its sock_read drops buffered
+# bytes when it fires.
+_NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
+
+
+class Attempt:
+    """One request attempt; ``fresh`` turns true when it opened a socket."""
+
+    __slots__ = ("fresh",)
+
+    def __init__(self) -> None:
+        self.fresh = False
+
+
+#: The attempt being sent in this task (tasks copy it, so happy-eyeballs
+#: connection races see it too).
+ATTEMPT: ContextVar[Attempt | None] = ContextVar("utcp_http_stream_attempt", default=None)
+
+
+def _socket_factory(addr_info: tuple) -> socket.socket:  # type: ignore[type-arg]
+    attempt = ATTEMPT.get()
+    if attempt is not None:
+        attempt.fresh = True
+    family, type_, proto, _name, _address = addr_info
+    return socket.socket(family=family, type=type_, proto=proto)
+
+
+def make_session(settings: ClientSettings) -> aiohttp.ClientSession:
+    """A session for one event loop. The pool's limits are enforced by
+    :class:`~utcp_http_stream.transport.sessions.LoopPool`, not here, so that
+    the wait for a connection is its own timeout phase."""
+    connector = aiohttp.TCPConnector(
+        limit=0,
+        limit_per_host=0,
+        ttl_dns_cache=300,
+        ssl=ssl_context(settings),
+        keepalive_timeout=settings.keepalive_expiry / 1000,
+        socket_factory=_socket_factory,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=settings.trust_env,
+        timeout=_NO_AIOHTTP_TIMEOUT,
+        auto_decompress=True,
+    )

@@ -1,0 +1,196 @@
+"""The one place where foreign exceptions become the contract's errors.
+
+Like httpx's ``map_httpcore_exceptions()``: every aiohttp, OSError, SSL,
+zlib and asyncio exception met while sending or reading is translated here,
+with the phase the call was in (``pool``, ``connect``, ``body``) deciding the
+words. Every error that leaves, ours included, is scrubbed of the call's
+secrets, bounded in length, and carries no ``__context__`` (a foreign
+exception there may print the full URL, credentials included).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import zlib
+from typing import Any
+
+import aiohttp
+
+from utcp_http_stream.errors import (
+    HttpStreamError,
+    StreamDecodeError,
+    StreamInterruptedError,
+    StreamTimeoutError,
+    TemplateError,
+    TlsError,
+)
+from utcp_http_stream.request import PreparedRequest
+from utcp_http_stream.retry import Deadline
+from utcp_http_stream.security import printable_excerpt, redact_text
+from utcp_http_stream.transport.tls import describe_tls_failure
+
+__all__ = ["MAX_MESSAGE_CHARS", "ErrorMap", "IdleTimeout", "finish", "reason"]
+
+logger = logging.getLogger(__name__)
+
+#: Longest message an error may carry (ARCHITECTURE section 4).
+MAX_MESSAGE_CHARS = 1000
+
+
+class IdleTimeout(TimeoutError):
+    """No body bytes arrived within the idle limit while the consumer waited."""
+
+
+def reason(exc: BaseException) -> str:
+    """A short printable description of a foreign exception."""
+    return printable_excerpt(str(exc) or type(exc).__name__, 200)
+
+
+def finish(error: HttpStreamError, secrets: tuple[str, ...]) -> HttpStreamError:
+    """Scrub ``secrets`` out of ``error``'s message (before it is cut), bound
+    it, and drop any chained exception."""
+    message = str(error)
+    clean = redact_text(message, secrets) if secrets else message
+    if len(clean) > MAX_MESSAGE_CHARS:
+        clean = clean[: MAX_MESSAGE_CHARS - 15] + " ...(truncated)"
+    if clean != message:
+        error.args = (clean, *error.args[1:])
+    for name in ("detail", "excerpt"):
+        value = getattr(error, name, None)
+        if isinstance(value, str) and value and secrets:
+            setattr(error, name, redact_text(value, secrets))
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
+
+
+class ErrorMap:
+    """``with errors:`` around any network step; ``phase`` and ``items`` say
+    where the call is. One instance per call; ``url``/``secrets`` follow the
+    current request (redirects change them)."""
+
+    __slots__ = ("connect_ms", "deadline", "idle_ms", "items", "phase", "reused", "secrets", "timeout_ms", "url")
+
+    def __init__(self, url: str, secrets: tuple[str, ...], deadline: Deadline, *, timeout_ms: int,
+                 connect_ms: int, idle_ms: int, idle_from_timeout: bool = False) -> None:
+        self.url = url
+        self.secrets = secrets
+        self.deadline = deadline
+        self.timeout_ms = timeout_ms
+        self.connect_ms = connect_ms
+        self.idle_ms = (idle_ms, idle_from_timeout)
+        self.phase = "connect"
+        self.items = 0
+        #: The current attempt runs on a pooled connection that was idle (not a fresh one).
+        self.reused = False
+
+    def follow(self, request: PreparedRequest) -> None:
+        """The call now sends ``request`` (a redirect hop, a bearer added)."""
+        self.url = request.safe_url
+        self.secrets = request.secrets
+
+    def __enter__(self) -> ErrorMap:
+        return self
+
+    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False  # cancellation and exits pass untouched
+        if isinstance(exc, HttpStreamError):
+            finish(exc, self.secrets)
+            return False
+        translated = self.translate(exc)
+        if translated is None:
+            return False  # not a failure of the network or the peer: a bug, shown as it is
+        mapped = finish(translated, self.secrets)
+        try:
+            raise mapped
+        finally:
+            mapped.__context__ = None
+
+    # -- the table ---------------------------------------------------------------
+
+    def translate(self, exc: Exception) -> HttpStreamError | None:
+        if isinstance(exc, TimeoutError):
+            return self.timeout(exc)
+        tls = _tls_cause(exc)
+        if tls is not None:
+            return TlsError(f"TLS with {self.url} failed: {describe_tls_failure(tls)}")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return StreamInterruptedError(
+                f"could not connect to {self.url}: {reason(exc.os_error)}; is the server running and reachable?", 0
+            )
+        if isinstance(exc, aiohttp.InvalidURL):
+            return TemplateError(f"invalid URL {self.url!r}")
+        if isinstance(exc, aiohttp.ClientResponseError):  # malformed status line or headers
+            detail = printable_excerpt(exc.message or type(exc).__name__, 200)
+            return StreamInterruptedError(f"the server at {self.url} sent a malformed HTTP response ({detail})", 0)
+        if isinstance(exc, (aiohttp.ClientError, OSError)):
+            return self.interrupted(exc)
+        if isinstance(exc, zlib.error):
+            return StreamDecodeError(f"the body from {self.url} has a corrupt content encoding ({reason(exc)})")
+        if isinstance(exc, (ValueError, UnicodeError)):  # aiohttp refusing a URL or header it was given
+            return TemplateError(f"the request to {self.url} could not be made: {reason(exc)}")
+        return None
+
+    def interrupted(self, exc: BaseException) -> StreamInterruptedError:
+        why = reason(exc)
+        if self.phase == "body":
+            return StreamInterruptedError(
+                f"the stream from {self.url} was cut off after {self.items} item(s) before the body was complete "
+                f"({why}); the items received so far were delivered, the partial one was dropped",
+                self.items,
+            )
+        if self.reused:
+            return StreamInterruptedError(
+                f"the server at {self.url} closed a reused idle connection before answering ({why}); the request "
+                "may or may not have been applied, so it was not sent again. Send an Idempotency-Key header to "
+                "allow one resend, or lower keepalive_expiry below the server's keep-alive timeout",
+                self.items,
+            )
+        return StreamInterruptedError(
+            f"the connection to {self.url} closed before the response headers arrived ({why})", self.items
+        )
+
+    def timeout(self, exc: BaseException) -> StreamTimeoutError:
+        if self.deadline.expired() or (self.phase == "body" and not isinstance(exc, IdleTimeout)):
+            if self.deadline.at is not None:
+                when = "before the response headers arrived" if self.phase != "body" else f"after {self.items} item(s)"
+                return StreamTimeoutError(
+                    "total",
+                    f"the call to {self.url} exceeded timeout={self.timeout_ms} ms {when}; "
+                    "raise timeout, or set it to 0 for no overall limit",
+                )
+        if self.phase == "pool":
+            return StreamTimeoutError(
+                "pool",
+                f"no pooled connection for {self.url} became free in time: every one of the client's connections "
+                "is busy; raise max_connections or pool_timeout (client settings), or make fewer calls at once",
+            )
+        if self.phase == "body":
+            idle, from_timeout = self.idle_ms
+            field = "idle_timeout (defaults to timeout)" if from_timeout else "idle_timeout"
+            return StreamTimeoutError(
+                "idle",
+                f"the stream from {self.url} sent nothing for {idle} ms after {self.items} item(s); "
+                f"raise {field} for streams with long pauses",
+            )
+        return StreamTimeoutError(
+            "connect",
+            f"no response headers from {self.url} within connect_timeout={self.connect_ms} ms; raise "
+            "connect_timeout if the server is slow to start answering",
+        )
+
+
+def _tls_cause(exc: BaseException) -> BaseException | None:
+    """The SSL failure inside ``exc``, if the failure is one."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return exc.certificate_error
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return exc
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ssl.SSLError):
+        return exc.os_error
+    return None

@@ -1,0 +1,169 @@
+"""The client's connection pools: one ``aiohttp.ClientSession`` per event loop.
+
+Agent frameworks call tools through ``asyncio.run`` in worker threads, so a
+client meets several loops. The loop that first used the client keeps its
+pool until ``close()``; a session opened on any other loop is closed as soon
+as that loop has no call in flight, so nothing is left behind when a worker's
+loop ends. A home loop that has itself ended (``asyncio.run`` returned) is
+let go at the next use, whatever the loop, without a warning.
+
+The pool's limit is enforced here with one semaphore per loop (and one per
+origin when ``max_connections_per_host`` is set) rather than by aiohttp's
+connector, so that the wait for a free connection is timed as its own phase
+(``pool``) instead of being blamed on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import aiohttp
+
+__all__ = ["LoopPool", "SessionPool"]
+
+logger = logging.getLogger(__name__)
+
+
+class LoopPool:
+    """One loop's session, its connection slots and its calls in flight."""
+
+    __slots__ = ("_per_host", "calls", "home", "limit", "loop", "per_host_limit", "session", "slots")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession, limit: int, per_host: int, home: bool
+    ) -> None:
+        self.loop = loop
+        self.session = session
+        self.home = home
+        self.calls = 0
+        self.limit = limit
+        self.per_host_limit = per_host
+        self.slots = asyncio.Semaphore(limit) if limit else None
+        self._per_host: dict[str, asyncio.Semaphore] = {}
+
+    async def acquire(self, origin: str, wait_s: Callable[[], float]) -> Callable[[], None]:
+        """Wait for a free connection slot (the ``pool`` phase), at most
+        ``wait_s()`` seconds (asked only when there is a wait); returns the
+        function that frees it (safe to call more than once)."""
+        held: list[asyncio.Semaphore] = []
+        try:
+            if self.slots is not None:
+                await _take(self.slots, wait_s)
+                held.append(self.slots)
+            if self.per_host_limit:
+                host = self._per_host.get(origin)
+                if host is None:
+                    host = self._per_host[origin] = asyncio.Semaphore(self.per_host_limit)
+                await _take(host, wait_s)
+                held.append(host)
+        except BaseException:
+            for semaphore in held:
+                semaphore.release()
+            raise
+        if not held:
+            return _nothing
+
+        def release() -> None:
+            while held:
+                held.pop().release()
+
+        return release
+
+
+def _nothing() -> None:
+    return None
+
+
+async def _take(semaphore: asyncio.Semaphore, wait_s: Callable[[], float]) -> None:
+    if not semaphore.locked():
+        await semaphore.acquire()  # returns at once: no timer needed
+        return
+    async with asyncio.timeout(wait_s()):
+        await semaphore.acquire()
+
+
+class SessionPool:
+    """The sessions of one client, one per event loop that uses it."""
+
+    __slots__ = ("_home", "_homeless", "_make", "_others", "limit", "per_host")
+
+    def __init__(self, make: Callable[[], aiohttp.ClientSession], limit: int, per_host: int) -> None:
+        self._make = make
+        self.limit = limit
+        self.per_host = per_host
+        self._home: LoopPool | None = None
+        self._others: dict[asyncio.AbstractEventLoop, LoopPool] = {}
+        #: A home loop was chosen once (it may have ended since).
+        self._homeless = False
+
+    @property
+    def open(self) -> bool:
+        return self._home is not None or bool(self._others)
+
+    async def enter(self) -> LoopPool:
+        """The running loop's pool, counted as one more call in flight."""
+        loop = asyncio.get_running_loop()
+        home = self._home
+        if home is not None and home.loop is loop:
+            pool = home
+        else:
+            if home is not None and home.loop.is_closed():
+                # The loop that first used the client has ended (an
+                # ``asyncio.run`` returned): its connections died with it.
+                # Let its session go quietly; the client has no home loop
+                # any more, so every later loop's session is closed when
+                # its calls are done.
+                self._home = None
+                await _close_dead(home)
+            pool = self._others.get(loop)
+            if pool is None:
+                make_home = not self._homeless and self._home is None
+                pool = LoopPool(loop, self._make(), self.limit, self.per_host, home=make_home)
+                if make_home:
+                    self._home = pool
+                else:
+                    self._others[loop] = pool
+                self._homeless = True
+        pool.calls += 1
+        return pool
+
+    async def leave(self, pool: LoopPool) -> None:
+        """One call on ``pool`` is over; a foreign loop's idle session closes."""
+        pool.calls -= 1
+        if pool.home or pool.calls > 0:
+            return
+        if self._others.get(pool.loop) is pool:
+            del self._others[pool.loop]
+        await pool.session.close()
+
+    async def close(self) -> None:
+        """Close every session: the current loop's directly, one on another
+        live loop through that loop, one whose loop has ended quietly."""
+        pools = [p for p in (self._home, *self._others.values()) if p is not None]
+        self._home = None
+        self._others.clear()
+        self._homeless = False
+        current = asyncio.get_running_loop()
+        for pool in pools:
+            if pool.loop is current:
+                await pool.session.close()
+            elif pool.loop.is_running():
+                future = asyncio.run_coroutine_threadsafe(pool.session.close(), pool.loop)
+                with contextlib.suppress(Exception):
+                    await asyncio.wrap_future(future)
+            else:
+                await _close_dead(pool)
+
+
+async def _close_dead(pool: LoopPool | None) -> None:
+    """Mark a session whose loop has ended as closed (its sockets went with
+    the loop), so that it is not reported as unclosed."""
+    if pool is None:
+        return
+    try:
+        await pool.session.close()
+    except Exception as exc:  # its transports belong to a closed loop
+        logger.debug("session of an ended event loop could not close cleanly: %r", exc)
