@@ -3,6 +3,8 @@ always closed. No mocked HTTP anywhere."""
 
 from __future__ import annotations
 
+import gc
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -54,3 +56,48 @@ async def utcp_client():
     client = await UtcpClient.create()
     yield client
     await client.close()
+
+
+# -- no ERROR records, unretrieved futures or unclosed sessions, in any test ----
+
+_WATCHED = ("utcp_http_stream", "asyncio", "aiohttp")
+
+
+class _ErrorRecords(logging.Handler):
+    """Collects ERROR records of this package, asyncio and aiohttp
+    ("Future exception was never retrieved", "Unclosed client session")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.split(".")[0] in _WATCHED:
+            self.records.append(record)
+
+
+_ERRORS = _ErrorRecords()
+logging.getLogger().addHandler(_ERRORS)
+
+
+@pytest.fixture(autouse=True)
+def _no_error_records(request):
+    """Fail the test that leaves an ERROR record behind. (Unclosed sessions
+    and unretrieved futures show up when garbage is collected: a collection
+    per test would double the suite's time, so the session's end collects
+    once more and fails the run on what it finds.)"""
+    _ERRORS.records.clear()
+    yield
+    found = [f"{r.name}: {r.getMessage()[:300]}" for r in _ERRORS.records]
+    _ERRORS.records.clear()
+    if request.node.get_closest_marker("allow_error_log") is None:
+        assert not found, "ERROR log records during the test:\n" + "\n".join(found)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    gc.collect()
+    found = [f"{r.name}: {r.getMessage()[:300]}" for r in _ERRORS.records]
+    if found:
+        print("\nERROR log records after the last test (unclosed sessions, unretrieved futures):")
+        print("\n".join(found))
+        session.exitstatus = 1

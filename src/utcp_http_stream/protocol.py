@@ -71,7 +71,7 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
 
     @staticmethod
     def _failed(manual_call_template: CallTemplate, message: str) -> RegisterManualResult:
-        logger.error("could not register manual %r: %s", manual_call_template.name, message)
+        logger.warning("could not register manual %r: %s", manual_call_template.name, message)
         return RegisterManualResult(
             manual_call_template=manual_call_template,
             manual=UtcpManual(tools=[]),
