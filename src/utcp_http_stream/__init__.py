@@ -22,6 +22,7 @@ from utcp_http_stream.errors import (
     StreamInterruptedError,
     StreamTimeoutError,
     TemplateError,
+    TlsError,
 )
 
 __version__ = "0.1.0"
@@ -55,6 +56,7 @@ __all__ = [
     "StreamableHttpCallTemplateSerializer",
     "StreamableHttpCommunicationProtocol",
     "TemplateError",
+    "TlsError",
     "register",
 ]
 

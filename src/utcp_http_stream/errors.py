@@ -18,6 +18,7 @@ __all__ = [
     "StreamInterruptedError",
     "StreamTimeoutError",
     "TemplateError",
+    "TlsError",
 ]
 
 
@@ -83,6 +84,13 @@ class StreamInterruptedError(HttpStreamError, ConnectionError):
 
     def __reduce__(self):
         return (type(self), (str(self), self.items_yielded))
+
+
+class TlsError(HttpStreamError, ConnectionError):
+    """The TLS handshake failed: the server's certificate is not trusted, is
+    for another name or has expired, or the server refused (or required) a
+    client certificate. The message names the problem and the setting that
+    fixes it (``ca_bundle``, ``client_cert`` / ``client_key``)."""
 
 
 class StreamDecodeError(HttpStreamError, ValueError):

@@ -24,6 +24,7 @@ from utcp_http_stream.errors import (
     StreamInterruptedError,
     StreamTimeoutError,
     TemplateError,
+    TlsError,
 )
 from utcp_http_stream.request import PreparedRequest, build_request, redirect_request
 from utcp_http_stream.retry import Deadline, retry_after_seconds
@@ -33,7 +34,7 @@ from utcp_http_stream.template import StreamableHttpCallTemplate, format_validat
 from utcp_http_stream.transport.body import INTERRUPTIONS, BodyReader, IdleTimeout, idle_seconds, reason
 from utcp_http_stream.transport.oauth import fetch_token
 from utcp_http_stream.transport.response import StreamResponse
-from utcp_http_stream.transport.tls import ssl_context
+from utcp_http_stream.transport.tls import ssl_context, tls_error_for
 
 __all__ = ["MAX_REDIRECTS", "StreamClient", "coerce_template"]
 
@@ -85,6 +86,9 @@ class StreamClient:
         self.settings = settings if settings is not None else ClientSettings.load(**options)
         self.token_cache = token_cache
         self.max_redirects = max_redirects
+        # Built once (reading the CA files is slow, and a bad file should fail
+        # here, not at the first call); shared by the sessions of every loop.
+        self._ssl_context = ssl_context(self.settings)
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
 
@@ -112,7 +116,7 @@ class StreamClient:
                 limit=settings.max_connections,
                 limit_per_host=settings.max_connections_per_host,
                 ttl_dns_cache=300,
-                ssl=ssl_context(settings),
+                ssl=self._ssl_context,
             )
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -293,15 +297,22 @@ class StreamClient:
                 f"no response headers from {request.safe_url} within connect_timeout="
                 f"{template.connect_timeout} ms; raise connect_timeout if the server is slow to start answering",
             ) from None
+        except aiohttp.ClientSSLError as exc:  # certificate or handshake failure while connecting
+            raise self._tls_error(exc, request) or StreamInterruptedError(
+                f"could not connect to {request.safe_url}: {reason(exc)}", 0
+            ) from None
         except aiohttp.ClientConnectorError as exc:
             raise StreamInterruptedError(
                 f"could not connect to {request.safe_url}: {reason(exc)}; is the server running and reachable?",
                 0,
             ) from None
-        except INTERRUPTIONS as exc:
-            raise StreamInterruptedError(
-                f"the connection to {request.safe_url} closed before the response headers arrived ({reason(exc)})",
-                0,
+        except INTERRUPTIONS as exc:  # a TLS 1.3 server refuses a client certificate after the handshake
+            raise self._tls_error(exc, request) or (
+                StreamInterruptedError(
+                    f"the connection to {request.safe_url} closed before the response headers arrived "
+                    f"({reason(exc)})",
+                    0,
+                )
             ) from None
         # These two exceptions print the full request URL (credentials in its
         # query included): only the redacted URL and their own message are used.
@@ -312,6 +323,9 @@ class StreamClient:
             raise StreamInterruptedError(
                 f"the server at {request.safe_url} sent a malformed HTTP response ({detail})", 0
             ) from None
+
+    def _tls_error(self, exc: BaseException, request: PreparedRequest) -> TlsError | None:
+        return tls_error_for(exc, request.safe_url, client_cert=bool(self.settings.client_cert))
 
     async def _status_error(self, response: aiohttp.ClientResponse, request: PreparedRequest) -> HttpStatusError:
         detail = b""
