@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import ssl
+from pathlib import Path
 
 import pytest
 import trustme
@@ -172,6 +173,22 @@ def test_unreadable_client_cert_names_the_setting(pki, tmp_path):
         StreamClient(client_cert=str(tmp_path / "missing.pem"))
     with pytest.raises(TemplateError, match="client_cert"):
         StreamClient(client_cert=pki.client_cert_pem, client_key=pki.ca_pem)  # a certificate is not a key
+
+
+def test_encrypted_client_key_is_refused_not_prompted(pki, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(Path(pki.client_key_pem).read_bytes(), password=None)
+    locked = tmp_path / "locked.key"
+    locked.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"hunter2"),
+        )
+    )
+    with pytest.raises(TemplateError, match="not encrypted"):
+        StreamClient(client_cert=pki.client_cert_pem, client_key=str(locked))
 
 
 # -- the mapping, pure ----------------------------------------------------------

@@ -82,13 +82,19 @@ def ssl_context(settings: ClientSettings) -> ssl.SSLContext:
             ) from None
     if settings.client_cert:
         try:
-            context.load_cert_chain(settings.client_cert, settings.client_key)
+            # A password callback, so that an encrypted key fails here instead
+            # of OpenSSL prompting on the terminal of a server process.
+            context.load_cert_chain(settings.client_cert, settings.client_key, password=_no_password)
         except (OSError, ssl.SSLError) as exc:
             raise TemplateError(
                 f"client settings client_cert={settings.client_cert!r} / client_key could not be loaded ({exc}); "
-                "they must be readable PEM files of the certificate and its private key"
+                "they must be readable PEM files of the certificate and its private key, the key not encrypted"
             ) from None
     return context
+
+
+def _no_password() -> bytes:
+    return b""
 
 
 def find_ssl_error(exc: BaseException) -> ssl.SSLError | None:
