@@ -107,6 +107,7 @@ def test_header_forms():
     data = bytes(range(256)) * 400
     decoder = ContentDecoder(None)
     assert list(decoder.feed(data)) == [data]  # passed through as it is, never split
+    assert list(decoder.feed(b"")) == []
     assert ContentDecoder(" GZIP , identity").encodings == ("gzip",)
     assert ContentDecoder("x-gzip").encodings == ("gzip",)
     assert repr(ContentDecoder("gzip, br")) == "<ContentDecoder gzip, br>"

@@ -216,6 +216,11 @@ def test_find_ssl_error_through_wrappers_and_causes():
     outer = ConnectionResetError("reset")
     outer.__cause__ = ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required")
     assert find_ssl_error(outer) is outer.__cause__
+    assert "requires a client certificate" in str(tls_error_for(outer, "https://x.example", after_handshake=True))
+    broken = ConnectionResetError("reset")
+    broken.__cause__ = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed")
+    assert tls_error_for(broken, "https://x.example", after_handshake=True) is None  # not a certificate problem
+    assert tls_error_for(broken, "https://x.example") is not None  # while connecting it is a failed handshake
     assert find_ssl_error(ConnectionRefusedError(111, "refused")) is None
     assert tls_error_for(_Wrapper(ConnectionRefusedError(111, "refused")), "https://x.example") is None
 

@@ -157,7 +157,10 @@ class ContentDecoder:
         return f"<ContentDecoder {', '.join(self.encodings) or 'identity'}>"
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        """The decoded bytes of ``data``, in bounded pieces, produced lazily."""
+        """The decoded bytes of ``data``, in bounded pieces, produced lazily;
+        never an empty piece."""
+        if not data:
+            return iter(())
         pieces: Iterable[bytes] = (data,)
         for stage in self._stages:
             pieces = _through(stage, pieces)

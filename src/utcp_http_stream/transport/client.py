@@ -307,7 +307,7 @@ class StreamClient:
                 0,
             ) from None
         except INTERRUPTIONS as exc:  # a TLS 1.3 server refuses a client certificate after the handshake
-            raise self._tls_error(exc, request) or (
+            raise self._tls_error(exc, request, after_handshake=True) or (
                 StreamInterruptedError(
                     f"the connection to {request.safe_url} closed before the response headers arrived "
                     f"({reason(exc)})",
@@ -324,8 +324,11 @@ class StreamClient:
                 f"the server at {request.safe_url} sent a malformed HTTP response ({detail})", 0
             ) from None
 
-    def _tls_error(self, exc: BaseException, request: PreparedRequest) -> TlsError | None:
-        return tls_error_for(exc, request.safe_url, client_cert=bool(self.settings.client_cert))
+    def _tls_error(
+        self, exc: BaseException, request: PreparedRequest, *, after_handshake: bool = False
+    ) -> TlsError | None:
+        client_cert = bool(self.settings.client_cert)
+        return tls_error_for(exc, request.safe_url, client_cert=client_cert, after_handshake=after_handshake)
 
     async def _status_error(self, response: aiohttp.ClientResponse, request: PreparedRequest) -> HttpStatusError:
         detail = b""

@@ -120,12 +120,22 @@ def _wrapped(exc: BaseException) -> BaseException | None:
     return exc.__cause__
 
 
-def tls_error_for(exc: BaseException, url: str, *, client_cert: bool = False) -> TlsError | None:
+def tls_error_for(
+    exc: BaseException, url: str, *, client_cert: bool = False, after_handshake: bool = False
+) -> TlsError | None:
     """The ``TlsError`` for ``exc`` if a TLS failure is behind it, else None.
+
     ``url`` must already be redacted; ``client_cert`` says whether the client
-    presented a certificate (it changes the advice)."""
+    presented a certificate (it changes the advice). ``after_handshake``: the
+    connection was already up (the failure came while waiting for the
+    response), where only a refused client certificate counts (a TLS 1.3
+    server says so after the client finished its handshake); any other SSL
+    error there is a broken connection, not a certificate problem.
+    """
     failure = find_ssl_error(exc)
     if failure is None:
+        return None
+    if after_handshake and _reason(failure) not in _CLIENT_CERT_ALERTS:
         return None
     return TlsError(describe_tls_failure(failure, url, client_cert=client_cert))
 
