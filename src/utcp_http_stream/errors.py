@@ -86,6 +86,13 @@ class StreamInterruptedError(HttpStreamError, ConnectionError):
         return (type(self), (str(self), self.items_yielded))
 
 
+class TlsError(HttpStreamError, ConnectionError):
+    """The TLS handshake failed: the server's certificate is not trusted, is
+    for another name or has expired, or the server refused (or required) a
+    client certificate. The message names the problem and the setting that
+    fixes it (``ca_bundle``, ``client_cert`` / ``client_key``)."""
+
+
 class StreamDecodeError(HttpStreamError, ValueError):
     """A malformed or oversized item (line, event or document).
 
@@ -108,9 +115,3 @@ class AuthError(HttpStreamError):
     refused). The message carries the endpoint's status and error text, never
     the secret."""
 
-
-class TlsError(HttpStreamError, ConnectionError):
-    """The TLS handshake failed: the server's certificate is not trusted or is
-    for another name, or the server refused (or required) a client
-    certificate. The message names the problem and the ``ca_bundle`` /
-    ``client_cert`` settings."""

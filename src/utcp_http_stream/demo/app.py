@@ -247,7 +247,7 @@ def build_manual(base_url: str, settings: DemoSettings | None = None) -> dict[st
 def create_app(settings: DemoSettings | None = None, *, base_url: str = "") -> web.Application:
     """The demo application. Set ``app[DEMO_STATE].base_url`` once the socket
     is bound if it was not known here (``DemoServer`` does)."""
-    app = web.Application()
+    app = web.Application(middlewares=[_client_gone])
     app[DEMO_STATE] = DemoState(settings=settings or DemoSettings(), base_url=base_url)
     app.add_routes(
         [
@@ -298,6 +298,17 @@ def _delay(request: web.Request, default: float) -> float:
 
 def _bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+@web.middleware
+async def _client_gone(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A client that leaves mid-stream (Ctrl-C, a consumer that stops) is
+    normal for a streaming server: end the handler quietly, as a cancelled
+    request, instead of logging an error."""
+    try:
+        return await handler(request)
+    except ConnectionResetError:
+        raise asyncio.CancelledError from None
 
 
 async def _open_stream(request: web.Request, content_type: str, **headers: str) -> web.StreamResponse:

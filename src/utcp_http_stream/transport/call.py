@@ -11,7 +11,8 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from utcp_http_stream.decoders.framing import charset_of
-from utcp_http_stream.errors import HttpStatusError
+from utcp_http_stream.decompress import ContentDecoder, EncodingError
+from utcp_http_stream.errors import HttpStatusError, StreamDecodeError
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline, retry_after_seconds
 from utcp_http_stream.security import printable_excerpt, redact_text
@@ -69,6 +70,7 @@ class Call:
             connect_ms=self.connect_ms,
             idle_ms=idle_ms,
             idle_from_timeout=template.idle_timeout is None,
+            client_cert=settings.client_cert is not None,
         )
         self.state: StreamState = None  # type: ignore[assignment]  # set by the client before any use
 
@@ -175,6 +177,7 @@ async def status_error(call: Call, exchange: Exchange) -> HttpStatusError:
     finally:
         exchange.close()
     request = exchange.request
+    detail = _decoded(detail, exchange.headers.get("Content-Encoding"))
     charset = charset_of(exchange.content_type) or "utf-8"
     try:
         text = printable_excerpt(redact_text(detail.decode(charset, errors="replace"), request.secrets), 300)
@@ -183,3 +186,20 @@ async def status_error(call: Call, exchange: Exchange) -> HttpStatusError:
     error = HttpStatusError(exchange.status, exchange.reason, request.safe_url, text)
     error.retry_after = retry_after_seconds(exchange.headers.get("Retry-After"))
     return finish(error, request.secrets)  # type: ignore[return-value]
+
+
+def _decoded(body: bytes, encoding: str | None) -> bytes:
+    """An error body's first bytes, content-decoded as far as they go (a
+    cut-off excerpt of a compressed body is expected to be incomplete)."""
+    if not encoding or not body:
+        return body
+    try:
+        decoder = ContentDecoder(encoding)
+        out = bytearray()
+        for piece in decoder.feed(body):
+            out += piece
+            if len(out) >= _ERROR_BODY_LIMIT:
+                break
+        return bytes(out)
+    except (EncodingError, StreamDecodeError):
+        return b"(an undecodable " + encoding.encode("ascii", "replace")[:40] + b" body)"

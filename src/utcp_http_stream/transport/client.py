@@ -35,6 +35,7 @@ from utcp_http_stream.transport.oauth import fetch_token
 from utcp_http_stream.transport.response import StreamResponse
 from utcp_http_stream.transport.sessions import LoopPool, SessionPool
 from utcp_http_stream.transport.source import BodySource
+from utcp_http_stream.transport.tls import ssl_context
 
 __all__ = ["MAX_REDIRECTS", "StreamClient", "coerce_template"]
 
@@ -85,7 +86,8 @@ class StreamClient:
         self.token_cache = token_cache
         self.max_redirects = max_redirects
         s = self.settings
-        self._pools = SessionPool(lambda: make_session(s), s.max_connections, s.max_connections_per_host)
+        tls = ssl_context(s)  # read once: a bad ca_bundle fails here, naming the setting
+        self._pools = SessionPool(lambda: make_session(s, tls), s.max_connections, s.max_connections_per_host)
 
     @property
     def max_connections(self) -> int:

@@ -4,12 +4,13 @@ sees every new connection (and so tells a reused one from a fresh one)."""
 from __future__ import annotations
 
 import socket
+import ssl
 from contextvars import ContextVar
 
 import aiohttp
 
+from utcp_http_stream.decompress import accept_encoding
 from utcp_http_stream.settings import ClientSettings
-from utcp_http_stream.transport.tls import ssl_context
 
 __all__ = ["ATTEMPT", "Attempt", "make_session"]
 
@@ -42,7 +43,7 @@ def _socket_factory(addr_info: tuple) -> socket.socket:  # type: ignore[type-arg
     return socket.socket(family=family, type=type_, proto=proto)
 
 
-def make_session(settings: ClientSettings) -> aiohttp.ClientSession:
+def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.ClientSession:
     """A session for one event loop. The pool's limits are enforced by
     :class:`~utcp_http_stream.transport.sessions.LoopPool`, not here, so that
     the wait for a connection is its own timeout phase."""
@@ -50,7 +51,7 @@ def make_session(settings: ClientSettings) -> aiohttp.ClientSession:
         limit=0,
         limit_per_host=0,
         ttl_dns_cache=300,
-        ssl=ssl_context(settings),
+        ssl=tls,
         keepalive_timeout=settings.keepalive_expiry / 1000,
         socket_factory=_socket_factory,
     )
@@ -59,5 +60,8 @@ def make_session(settings: ClientSettings) -> aiohttp.ClientSession:
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=settings.trust_env,
         timeout=_NO_AIOHTTP_TIMEOUT,
-        auto_decompress=True,
+        # Content decoding is the plugin's (decompress.py): bounded pieces,
+        # and a compressed stream cut short is detected, not returned as whole.
+        auto_decompress=False,
+        headers={"Accept-Encoding": accept_encoding()},
     )

@@ -11,24 +11,23 @@ exception there may print the full URL, credentials included).
 from __future__ import annotations
 
 import logging
-import ssl
 import zlib
 from typing import Any
 
 import aiohttp
 
+from utcp_http_stream.decompress import CorruptEncoding, TruncatedEncoding
 from utcp_http_stream.errors import (
     HttpStreamError,
     StreamDecodeError,
     StreamInterruptedError,
     StreamTimeoutError,
     TemplateError,
-    TlsError,
 )
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import printable_excerpt, redact_text
-from utcp_http_stream.transport.tls import describe_tls_failure
+from utcp_http_stream.transport.tls import tls_error_for
 
 __all__ = ["MAX_MESSAGE_CHARS", "ErrorMap", "IdleTimeout", "finish", "reason"]
 
@@ -71,11 +70,24 @@ class ErrorMap:
     where the call is. One instance per call; ``url``/``secrets`` follow the
     current request (redirects change them)."""
 
-    __slots__ = ("connect_ms", "deadline", "idle_ms", "items", "phase", "reused", "secrets", "timeout_ms", "url")
+    __slots__ = (
+        "client_cert",
+        "connect_ms",
+        "deadline",
+        "idle_ms",
+        "items",
+        "phase",
+        "reused",
+        "secrets",
+        "timeout_ms",
+        "url",
+    )
 
     def __init__(self, url: str, secrets: tuple[str, ...], deadline: Deadline, *, timeout_ms: int,
-                 connect_ms: int, idle_ms: int, idle_from_timeout: bool = False) -> None:
+                 connect_ms: int, idle_ms: int, idle_from_timeout: bool = False, client_cert: bool = False) -> None:
         self.url = url
+        #: The client presents a certificate (it changes the TLS advice).
+        self.client_cert = client_cert
         self.secrets = secrets
         self.deadline = deadline
         self.timeout_ms = timeout_ms
@@ -114,9 +126,18 @@ class ErrorMap:
     def translate(self, exc: Exception) -> HttpStreamError | None:
         if isinstance(exc, TimeoutError):
             return self.timeout(exc)
-        tls = _tls_cause(exc)
+        connecting = isinstance(exc, aiohttp.ClientConnectorError)
+        tls = tls_error_for(exc, self.url, client_cert=self.client_cert, after_handshake=not connecting)
         if tls is not None:
-            return TlsError(f"TLS with {self.url} failed: {describe_tls_failure(tls)}")
+            return tls
+        if isinstance(exc, TruncatedEncoding):
+            return StreamInterruptedError(
+                f"the compressed body from {self.url} ended before its compressed stream did ({reason(exc)}) after "
+                f"{self.items} item(s); the body is incomplete",
+                self.items,
+            )
+        if isinstance(exc, (CorruptEncoding, zlib.error)):
+            return StreamDecodeError(f"the body from {self.url} has a corrupt content encoding ({reason(exc)})")
         if isinstance(exc, aiohttp.ClientConnectorError):
             return StreamInterruptedError(
                 f"could not connect to {self.url}: {reason(exc.os_error)}; is the server running and reachable?", 0
@@ -128,8 +149,6 @@ class ErrorMap:
             return StreamInterruptedError(f"the server at {self.url} sent a malformed HTTP response ({detail})", 0)
         if isinstance(exc, (aiohttp.ClientError, OSError)):
             return self.interrupted(exc)
-        if isinstance(exc, zlib.error):
-            return StreamDecodeError(f"the body from {self.url} has a corrupt content encoding ({reason(exc)})")
         if isinstance(exc, (ValueError, UnicodeError)):  # aiohttp refusing a URL or header it was given
             return TemplateError(f"the request to {self.url} could not be made: {reason(exc)}")
         return None
@@ -182,15 +201,3 @@ class ErrorMap:
             "connect_timeout if the server is slow to start answering",
         )
 
-
-def _tls_cause(exc: BaseException) -> BaseException | None:
-    """The SSL failure inside ``exc``, if the failure is one."""
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return exc.certificate_error
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return exc
-    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ssl.SSLError):
-        return exc.os_error
-    return None

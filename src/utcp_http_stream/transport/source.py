@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
 
+from utcp_http_stream.decompress import ContentDecoder
 from utcp_http_stream.errors import StreamDecodeError
 from utcp_http_stream.transport.body import BodyReader, buffered_tail
 from utcp_http_stream.transport.call import Call, Exchange
@@ -33,20 +34,48 @@ _CUTS = (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.Cl
 class BodySource:
     """``await source.next()`` -> the next body piece, ``b""`` at the end."""
 
-    __slots__ = ("_call", "_cut", "_reader", "_reconnect", "exchange")
+    __slots__ = ("_call", "_cut", "_inflate", "_pending", "_reader", "_reconnect", "exchange")
 
     def __init__(self, call: Call, exchange: Exchange, reconnect: Reconnect | None) -> None:
         self._call = call
-        self.exchange = exchange
         self._reconnect = reconnect
-        self._reader = _reader(call, exchange)
         self._cut: BaseException | None = None
+        self._start(exchange)
+
+    def _start(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self._reader = BodyReader(exchange.raw.content, self._call.idle_s, self._call.deadline, exchange.raw.connection)
+        #: The Content-Encoding's decoder; None for an unencoded body (the fast path).
+        self._inflate: ContentDecoder | None = None
+        self._pending: Iterator[bytes] | None = None
+        encoding = exchange.headers.get("Content-Encoding")
+        if encoding:
+            with self._call.errors:
+                decoder = ContentDecoder(encoding)
+            self._inflate = None if decoder.identity else decoder
 
     @property
     def call(self) -> Call:
         return self._call
 
     async def next(self) -> bytes:
+        """The next piece of the (decoded) body; ``b""`` at its end."""
+        if self._inflate is None:
+            return await self._next_raw()
+        with self._call.errors:  # a corrupt or truncated encoding: translated there
+            while True:
+                if self._pending is not None:
+                    piece = next(self._pending, None)
+                    if piece is not None:
+                        return piece
+                    self._pending = None
+                raw = await self._next_raw()
+                if not raw:
+                    self._inflate.close()
+                    return b""
+                self._pending = self._inflate.feed(raw)
+
+    async def _next_raw(self) -> bytes:
         while True:
             if self._cut is not None:
                 await self._resume()
@@ -81,10 +110,10 @@ class BodySource:
         logger.info("reconnecting to %s in %.3f s (attempt %d): %s", errors.url, delay, state.attempts, error)
         await asyncio.sleep(delay)
         assert self._reconnect is not None
-        self.exchange = exchange = await self._reconnect(call)
+        exchange = await self._reconnect(call)
         with errors:
             state.on_response(exchange.status, exchange.content_type, exchange.request.safe_url)
-        self._reader = _reader(call, exchange)
+        self._start(exchange)
 
     async def read(self, limit: int) -> bytes:
         """The whole body (no reconnection), refused past ``limit`` bytes."""
@@ -104,6 +133,3 @@ class BodySource:
     def close(self) -> None:
         self._reader.close()
 
-
-def _reader(call: Call, exchange: Exchange) -> BodyReader:
-    return BodyReader(exchange.raw.content, call.idle_s, call.deadline, exchange.raw.connection)
