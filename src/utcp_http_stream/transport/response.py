@@ -17,6 +17,7 @@ from multidict import CIMultiDictProxy
 
 from utcp_http_stream.decoders import Decoder, aggregate, build_decoder
 from utcp_http_stream.decoders.framing import charset_of, framing_for_content_type
+from utcp_http_stream.decoders.mismatch import guard_forced_framing
 from utcp_http_stream.errors import HttpStatusError, StreamInterruptedError, TemplateError
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import RETRYABLE_STATUS, Deadline, backoff_seconds
@@ -239,7 +240,7 @@ class StreamResponse:
         t = self.template
         if raw_bytes:  # pass every piece through as it came
             return build_decoder("bytes", chunk_size=sys.maxsize)
-        return build_decoder(
+        decoder = build_decoder(
             self.framing,
             chunk_size=t.chunk_size,
             charset=self.charset,
@@ -250,6 +251,9 @@ class StreamResponse:
             sse_event_types=t.sse_event_types,
             last_event_id=self.last_event_id,
             events=events,
+        )
+        return guard_forced_framing(
+            decoder, stream_format=t.stream_format, content_type=self.content_type, max_item_bytes=t.max_item_bytes
         )
 
     async def _items(self, events: bool) -> AsyncIterator[Any]:
