@@ -188,11 +188,11 @@ def _check_template(template: Any, path: str, report: Report) -> None:
         )
         report.errors.append(f"{_join(path, 'call_template_type')}: missing{hint}")
         return
-    _check_placeholders(template, path, report)
     if kind in _OUR_TYPES:
         _check_our_template(template, path, report)
     else:
         _check_other_template(template, path, report)
+    _check_placeholders(template, path, report)
 
 
 def _check_our_template(template: dict[str, Any], path: str, report: Report) -> None:
