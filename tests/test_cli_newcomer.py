@@ -13,14 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import CLI, FAST, TIMEOUT, _env, assert_one_error_line, run, run_in_pty
-from utcp_http_stream.demo import DemoServerThread, build_manual, payload
+from tests.test_cli import CLI, FAST, TIMEOUT, _env, assert_one_error_line, demo, run, run_in_pty
+from utcp_http_stream.demo import build_manual, payload
 
-
-@pytest.fixture(scope="module")
-def demo():
-    with DemoServerThread(settings=FAST) as server:
-        yield server
+__all__ = ["demo"]  # the demo server fixture, shared with test_cli
 
 
 @pytest.fixture(scope="module")

@@ -63,30 +63,24 @@ def _app(seen: list[str], *, tool_type: str = "streamable_http", extra_fields: d
         await response.write_eof()
         return response
 
-    async def ndjson(request: web.Request) -> web.StreamResponse:
-        seen.append(request.path)
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        await response.prepare(request)
-        for step in range(3):
-            await response.write(json.dumps({"step": step}).encode() + b"\n")
-        await response.write_eof()
-        return response
+    def ndjson(count: int):
+        async def handler(request: web.Request) -> web.StreamResponse:
+            seen.append(request.path)
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            await response.prepare(request)
+            for step in range(count):  # /endless ends only if the client stops reading first
+                await response.write(json.dumps({"step": step}).encode() + b"\n")
+                await asyncio.sleep(0)
+            await response.write_eof()
+            return response
 
-    async def endless(request: web.Request) -> web.StreamResponse:
-        seen.append(request.path)
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        await response.prepare(request)
-        for step in range(100_000):  # ends only if the client stops reading
-            await response.write(json.dumps({"step": step}).encode() + b"\n")
-            await asyncio.sleep(0)
-        await response.write_eof()
-        return response
+        return handler
 
     app = web.Application()
     app.router.add_get("/utcp", manual)
     app.router.add_post("/chat", chat)
-    app.router.add_get("/ndjson", ndjson)
-    app.router.add_get("/endless", endless)
+    app.router.add_get("/ndjson", ndjson(3))
+    app.router.add_get("/endless", ndjson(100_000))
     return app
 
 
