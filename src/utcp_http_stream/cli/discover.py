@@ -28,14 +28,14 @@ async def run_discover(args: argparse.Namespace, console: Console) -> int:
         check_source_url(url)
         name = manual_name(args.name, url=url)
         template_dict: dict[str, Any] = {"name": name.value, "call_template_type": "streamable_http", "url": url}
-        tools, errors = await _register(template_dict, name, args.env_file)
+        manual, errors = await _register(template_dict, name, args.env_file)
         origin = url
     else:
         document = load_json(args.source)
         kind = document_kind(document)
         if kind in ("manual", "legacy_manual"):
             name = manual_name(args.name, path=args.source)
-            tools, errors = _read_manual(args.source, document)
+            manual, errors = _read_manual(args.source, document)
             origin = args.source
         elif kind in ("call_template", "legacy_provider"):
             from utcp_http_stream.manual import upgrade_legacy_provider
@@ -43,7 +43,7 @@ async def run_discover(args: argparse.Namespace, console: Console) -> int:
             template_dict = upgrade_legacy_provider(document) if kind == "legacy_provider" else dict(document)
             name = manual_name(args.name, template_name=template_dict.get("name"), path=args.source)
             template_dict["name"] = name.value
-            tools, errors = await _register(template_dict, name, args.env_file)
+            manual, errors = await _register(template_dict, name, args.env_file)
             origin = str(template_dict.get("url") or args.source)
         else:
             raise UsageError(
@@ -51,31 +51,32 @@ async def run_discover(args: argparse.Namespace, console: Console) -> int:
             )
     for error in errors:
         console.warning(f"skipped {error}")
+    tools = manual.tools
     for tool in tools:
         tool.name = tool.name.removeprefix(name.value + ".")
 
     if args.json:
-        console.write(json.dumps(_manual_json(tools), indent=2, ensure_ascii=False) + "\n")
+        console.write(json.dumps(_manual_json(manual), indent=2, ensure_ascii=False) + "\n")
         return 0
     _print_tools(console, tools, name, origin, args.env_file)
     return 0
 
 
-def _read_manual(path: str, document: Any) -> tuple[list[Any], list[str]]:
-    """The tools and per-tool errors of a UTCP manual file."""
+def _read_manual(path: str, document: Any) -> tuple[Any, list[str]]:
+    """The manual and the per-tool errors of a UTCP manual file."""
     from utcp_http_stream.manual import parse_manual
 
     try:
         parsed = parse_manual(document)
     except ValueError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    return parsed.manual.tools, parsed.errors
+    return parsed.manual, parsed.errors
 
 
 async def _register(
     template_dict: dict[str, Any], name: ManualName, env_file: str | None
-) -> tuple[list[Any], list[str]]:
-    """The tools and the per-tool errors of a manual registered through UtcpClient."""
+) -> tuple[Any, list[str]]:
+    """The manual and the per-tool errors of a manual registered through UtcpClient."""
     from utcp.data.call_template import CallTemplateSerializer
     from utcp.utcp_client import UtcpClient
 
@@ -89,21 +90,19 @@ async def _register(
     if not result.success:
         reason = "; ".join(str(error) for error in result.errors) or "unknown reason"
         raise CallFailed(f"could not register manual {name.value!r}: {reason}")
-    return result.manual.tools, [str(error) for error in result.errors]
+    return result.manual, [str(error) for error in result.errors]
 
 
-def _manual_json(tools: list[Any]) -> dict[str, Any]:
+def _manual_json(manual: Any) -> dict[str, Any]:
     """The manual as JSON: schemas as the server wrote them (no ``null``
     stand-ins for keys it left out, such as ``"$schema": null``)."""
-    from utcp.data.tool import ToolSerializer
+    from utcp.data.utcp_manual import UtcpManualSerializer
 
-    out = []
-    for tool in tools:
-        data = ToolSerializer().to_dict(tool)
-        data["inputs"] = tool.inputs.model_dump(by_alias=True, exclude_unset=True)
-        data["outputs"] = tool.outputs.model_dump(by_alias=True, exclude_unset=True)
-        out.append(data)
-    return {"manual_version": "1.0.0", "utcp_version": "1.0.1", "tools": out}
+    data = UtcpManualSerializer().to_dict(manual)
+    for tool, out in zip(manual.tools, data["tools"], strict=True):
+        out["inputs"] = tool.inputs.model_dump(by_alias=True, exclude_unset=True)
+        out["outputs"] = tool.outputs.model_dump(by_alias=True, exclude_unset=True)
+    return data
 
 
 def _print_tools(console: Console, tools: list[Any], name: ManualName, origin: str, env_file: str | None) -> None:
