@@ -121,7 +121,10 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         does not know the tool."""
         if caller is None or not self.client.settings.validate_arguments:
             return
-        tool = await caller.config.tool_repository.get_tool(tool_name)
+        # A framework may hand over its own client object: look the tool up only
+        # through UtcpClient's public config, and skip when there is none.
+        repository = getattr(getattr(caller, "config", None), "tool_repository", None)
+        tool = await repository.get_tool(tool_name) if repository is not None else None
         if tool is None:
             return
         check_arguments(tool_name, tool.inputs.model_dump(by_alias=True, exclude_none=True), tool_args)

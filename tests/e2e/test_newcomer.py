@@ -185,9 +185,11 @@ async def test_without_a_caller_or_a_known_tool_the_check_is_skipped(serve):
     template = {"call_template_type": "streamable_http", "url": base + "/ndjson"}
     try:
         assert await protocol.call_tool(None, "svc.anything", {"x": 1}, template) == [{"step": i} for i in range(3)]
+        # a framework's own caller object without UtcpClient's config: skipped too
+        assert await protocol.call_tool(object(), "svc.anything", {}, template) == [{"step": i} for i in range(3)]
     finally:
         await protocol.close()
-    assert seen == ["/ndjson"]
+    assert seen == ["/ndjson", "/ndjson"]
 
 
 # -- 4: a forced framing that decodes nothing ----------------------------------------------------------------------
