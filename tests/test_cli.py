@@ -359,7 +359,7 @@ def test_call_failures_exit_1_with_one_line(demo, files, tmp_path):
         json.dumps({"name": "down", "call_template_type": "streamable_http", "url": "http://127.0.0.1:1/utcp"})
     )
     assert "could not" in assert_one_error_line(run("call", str(template), "chat"), 1)
-    result = run("call", files.manual, "job_progress", "job_id=x", "steps=oops")
+    result = run("call", files.manual, "job_progress", "job_id=x", "steps=0")  # schema-typed, but below minimum
     assert "HTTP 400" in assert_one_error_line(result, 1)
 
 

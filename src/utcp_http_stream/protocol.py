@@ -17,6 +17,8 @@ from utcp.data.register_manual_response import RegisterManualResult
 from utcp.data.utcp_manual import UtcpManual
 from utcp.interfaces.communication_protocol import CommunicationProtocol
 
+from utcp_http_stream import CALL_TEMPLATE_TYPES
+from utcp_http_stream.arguments import check_arguments
 from utcp_http_stream.errors import HttpStreamError
 from utcp_http_stream.manual import parse_manual
 from utcp_http_stream.security import printable_excerpt
@@ -50,7 +52,14 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
 
     async def register_manual(self, caller: UtcpClient, manual_call_template: CallTemplate) -> RegisterManualResult:
         """Fetch and validate the manual; every failure is a ``success=False``
-        result with a readable error, never an exception."""
+        result with a readable error, never an exception.
+
+        ``streamable_http`` and ``http_stream`` are one protocol: unless the
+        user set ``allowed_communication_protocols`` on the manual call
+        template, it is set to both names, so utcp (which by default keeps only
+        the tools of the manual's own type) keeps the tools of either.
+        """
+        _allow_both_names(manual_call_template)
         try:
             template = coerce_template(manual_call_template)
             document, final_url = await self.client.fetch_json(template, limit=template.max_item_bytes)
@@ -58,8 +67,9 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         except (HttpStreamError, ValueError) as exc:
             return self._failed(manual_call_template, str(exc))
         except Exception as exc:  # keep the contract: nothing escapes to the client
-            logger.exception("unexpected error while registering manual %r", manual_call_template.name)
-            return self._failed(manual_call_template, f"{type(exc).__name__}: {printable_excerpt(str(exc), 300)}")
+            return self._failed(
+                manual_call_template, f"{type(exc).__name__}: {printable_excerpt(str(exc), 300)}", exc_info=True
+            )
         for error in parsed.errors:
             logger.warning("manual %r: %s", manual_call_template.name, error)
         return RegisterManualResult(
@@ -70,8 +80,10 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         )
 
     @staticmethod
-    def _failed(manual_call_template: CallTemplate, message: str) -> RegisterManualResult:
-        logger.warning("could not register manual %r: %s", manual_call_template.name, message)
+    def _failed(manual_call_template: CallTemplate, message: str, *, exc_info: bool = False) -> RegisterManualResult:
+        # Returned in the result: logged once, as a warning (the caller decides
+        # whether it is an error), never at ERROR level.
+        logger.warning("could not register manual %r: %s", manual_call_template.name, message, exc_info=exc_info)
         return RegisterManualResult(
             manual_call_template=manual_call_template,
             manual=UtcpManual(tools=[]),
@@ -86,6 +98,7 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         self, caller: UtcpClient, tool_name: str, tool_args: dict[str, Any], tool_call_template: CallTemplate
     ) -> AsyncGenerator[Any, None]:
         """Yield each decoded item the moment it arrives."""
+        await self._check_arguments(caller, tool_name, tool_args)
         async with self.client.stream(
             tool_call_template, tool_args, variable_namespace=_namespace(tool_name)
         ) as response:
@@ -98,7 +111,32 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
     ) -> Any:
         """The aggregated result: bytes, the JSON document, the text, or the
         list of items (ARCHITECTURE section 3)."""
+        await self._check_arguments(caller, tool_name, tool_args)
         return await self.client.call(tool_call_template, tool_args, variable_namespace=_namespace(tool_name))
+
+    async def _check_arguments(self, caller: UtcpClient | None, tool_name: str, tool_args: Any) -> None:
+        """The arguments against the registered tool's ``inputs`` (a
+        ``TemplateError`` naming what is wrong), unless the client setting
+        ``validate_arguments`` is off; skipped when there is no caller or it
+        does not know the tool."""
+        if caller is None or not self.client.settings.validate_arguments:
+            return
+        # A framework may hand over its own client object: look the tool up only
+        # through UtcpClient's public config, and skip when there is none.
+        repository = getattr(getattr(caller, "config", None), "tool_repository", None)
+        tool = await repository.get_tool(tool_name) if repository is not None else None
+        if tool is None:
+            return
+        check_arguments(tool_name, tool.inputs.model_dump(by_alias=True, exclude_none=True), tool_args)
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _allow_both_names(manual_call_template: CallTemplate) -> None:
+    """Let a manual of either type name keep the tools of both (in place:
+    utcp filters the tools by the object it passed in)."""
+    if manual_call_template.call_template_type in CALL_TEMPLATE_TYPES and not (
+        manual_call_template.allowed_communication_protocols
+    ):
+        manual_call_template.allowed_communication_protocols = list(CALL_TEMPLATE_TYPES)

@@ -22,6 +22,7 @@ from utcp.data.auth_implementations import ApiKeyAuth, BasicAuth, OAuth2Auth
 from utcp_http_stream.auth import auth_secrets, basic_header
 from utcp_http_stream.decoders.framing import accept_header_for
 from utcp_http_stream.errors import InsecureUrlError, TemplateError
+from utcp_http_stream.placeholders import find_unresolved, unresolved_advice, variable_name_to_set
 from utcp_http_stream.security import check_header, check_url, is_loopback_host, origin_of, redact_url
 from utcp_http_stream.template import StreamableHttpCallTemplate
 
@@ -30,7 +31,6 @@ __all__ = ["PreparedRequest", "build_request", "find_unresolved", "redirect_requ
 logger = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{([^{}/?#]*)\}")
-_UNRESOLVED = re.compile(r"\$\{([^}]*)\}")
 _FORM = "application/x-www-form-urlencoded"
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = "/?%:@!$&'()*+,;=-._~"
@@ -79,40 +79,12 @@ class PreparedRequest:
         return replace(self, headers=headers)
 
 
-def variable_name_to_set(variable: str, namespace: str | None) -> str:
-    """The name UtcpClient looks up for ``${variable}`` in manual ``namespace``."""
-    if not namespace:
-        return variable
-    return namespace.replace("_", "__") + "_" + variable
-
-
-def find_unresolved(value: Any) -> str | None:
-    """The first ``${NAME}`` left in a string, dict or list, or None."""
-    if isinstance(value, str):
-        if "${" not in value:  # the common case, without the regex
-            return None
-        match = _UNRESOLVED.search(value)
-        return match.group(1) if match else None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            found = find_unresolved(key) or find_unresolved(item)
-            if found is not None:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            found = find_unresolved(item)
-            if found is not None:
-                return found
-    return None
-
-
 def _refuse_unresolved(where: str, value: Any, namespace: str | None) -> None:
     name = find_unresolved(value)
     if name is not None:
         raise TemplateError(
             f"{where} still contains the placeholder ${{{name}}}: the variable was never resolved, so the "
-            f"request was not sent. Set {variable_name_to_set(name, namespace)} in the environment, a .env "
-            "file loaded by the client, or the client config's variables."
+            f"request was not sent. {unresolved_advice(name, namespace)}"
         )
 
 

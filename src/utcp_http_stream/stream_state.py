@@ -15,8 +15,9 @@ from typing import Any
 
 from utcp_http_stream.decoders import Decoder, build_decoder
 from utcp_http_stream.decoders.framing import charset_of, framing_for_content_type
+from utcp_http_stream.decoders.mismatch import guard_forced_framing
 from utcp_http_stream.decoders.sse_items import SseDecoder
-from utcp_http_stream.errors import HttpStatusError, StreamDecodeError, StreamInterruptedError, TemplateError
+from utcp_http_stream.errors import HttpStatusError, StreamInterruptedError, TemplateError
 from utcp_http_stream.retry import RETRYABLE_STATUS, backoff_seconds
 from utcp_http_stream.template import StreamableHttpCallTemplate
 
@@ -39,7 +40,6 @@ class StreamState:
     __slots__ = (
         "_decoder",
         "_mode",
-        "_undecoded",
         "attempts",
         "charset",
         "content_type",
@@ -67,7 +67,6 @@ class StreamState:
         self.retry_ms: int | None = None
         self._mode = "items"
         self._decoder: Decoder | None = None
-        self._undecoded = 0
 
     # -- responses -------------------------------------------------------------
 
@@ -86,7 +85,6 @@ class StreamState:
                 "stream_format to ndjson/sse/json or remove select"
             )
         self._decoder = None  # a fresh parser per response: a partial item before a cut is dropped
-        self._undecoded = 0
 
     @property
     def has_body(self) -> bool:
@@ -119,20 +117,12 @@ class StreamState:
     def feed(self, data: bytes) -> list[Any]:
         """The items ``data`` completes (counted as yielded)."""
         decoder = self.decoder
-        items = decoder.feed(data)
-        if not items and decoder.items == 0 and self._mode == "items":
-            self._undecoded += len(data)
-            if self._undecoded > self.max_item_bytes:
-                self._check_forced_framing()
-        return self._track(decoder, items)
+        return self._track(decoder, decoder.feed(data))
 
     def close(self) -> list[Any]:
         """The end of the body: the last items."""
         decoder = self.decoder
-        items = self._track(decoder, decoder.close())
-        if not items and decoder.items == 0 and self._undecoded:
-            self._check_forced_framing()
-        return items
+        return self._track(decoder, decoder.close())
 
     def _track(self, decoder: Decoder, items: list[Any]) -> list[Any]:
         self.items_yielded += len(items)
@@ -141,26 +131,12 @@ class StreamState:
             self.retry_ms = decoder.retry
         return items
 
-    def _check_forced_framing(self) -> None:
-        """A forced ``stream_format`` that decoded nothing from a body whose
-        Content-Type names another framing is an error, never a silent empty
-        result (ARCHITECTURE section 3)."""
-        fmt = self.template.stream_format
-        labelled = framing_for_content_type(self.content_type) if self.content_type else None
-        if fmt == "auto" or labelled in (None, "bytes", fmt):
-            return  # nothing forced, or an unlabelled/generic binary body says nothing about the framing
-        raise StreamDecodeError(
-            f"stream_format is {fmt!r} but the server answered {self.content_type} ({labelled} framing) and "
-            f"{self._undecoded} bytes decoded to nothing as {fmt}; set stream_format to {labelled!r} or 'auto'",
-            position=f"byte {self._undecoded}",
-        )
-
     def _new_decoder(self) -> Decoder:
         t = self.template
         if self._mode == "raw":
             return build_decoder("bytes", chunk_size=sys.maxsize)
         events = self._mode == "events"
-        return build_decoder(
+        decoder = build_decoder(
             self.framing,
             chunk_size=t.chunk_size,
             charset=self.charset,
@@ -171,6 +147,11 @@ class StreamState:
             sse_event_types=t.sse_event_types,
             last_event_id=self.last_event_id,
             events=events,
+        )
+        # A forced stream_format that decodes nothing is an error, never a
+        # silent empty result (ARCHITECTURE section 3).
+        return guard_forced_framing(
+            decoder, stream_format=t.stream_format, content_type=self.content_type, max_item_bytes=self.max_item_bytes
         )
 
     # -- reconnecting --------------------------------------------------------------

@@ -8,6 +8,7 @@ hot path never re-checks a template; the checks that need resolved variables
 
 from __future__ import annotations
 
+import logging
 import re
 import traceback
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from utcp.interfaces.serializer import Serializer
 
 from utcp_http_stream.auth import redacting_auth
 from utcp_http_stream.security import redact_url
+from utcp_http_stream.template_fields import unknown_fields
 
 __all__ = [
     "HTTP_METHODS",
@@ -35,6 +37,8 @@ STREAM_FORMATS = ("auto", "bytes", "text", "ndjson", "sse", "json")
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 StreamFormat = Literal["auto", "bytes", "text", "ndjson", "sse", "json"]
+
+logger = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{([^{}/?#]*)\}")
 _VARIABLE = re.compile(r"\$\{?[A-Za-z0-9_]")
@@ -208,8 +212,10 @@ class StreamableHttpCallTemplateSerializer(Serializer[StreamableHttpCallTemplate
         return obj.model_dump()
 
     def validate_dict(self, obj: dict) -> StreamableHttpCallTemplate:
+        """The template; each key it has no field for is logged as one
+        warning (a misspelled field would otherwise silently not apply)."""
         try:
-            return StreamableHttpCallTemplate.model_validate(obj)
+            template = StreamableHttpCallTemplate.model_validate(obj)
         except ValidationError as exc:
             raise UtcpSerializerValidationError(
                 "Invalid streamable_http call template: " + format_validation_error(exc)
@@ -218,3 +224,14 @@ class StreamableHttpCallTemplateSerializer(Serializer[StreamableHttpCallTemplate
             raise UtcpSerializerValidationError(
                 "Invalid streamable_http call template: " + "".join(traceback.format_exception_only(exc)).strip()
             ) from None
+        for field in unknown_fields(obj, StreamableHttpCallTemplate.model_fields):
+            logger.warning("call template %s: %s", _label(obj), field.advice())
+        return template
+
+
+def _label(obj: dict) -> str:
+    name = obj.get("name")
+    if isinstance(name, str) and name:
+        return repr(name)
+    url = obj.get("url")
+    return f"for {redact_url(url)}" if isinstance(url, str) else "(unnamed)"

@@ -247,7 +247,8 @@ async def test_unresolved_placeholder_never_reaches_the_server(serve):
     client = await UtcpClient.create()
     try:
         assert (await client.register_manual(manual_template(base, name="weather"))).success
-        with pytest.raises(TemplateError, match=r"\$\{API-KEY\}.*weather_API-KEY"):
+        advice = r"\$\{API-KEY\}.*rename the placeholder to \$\{API_KEY\}.*set weather_API_KEY"
+        with pytest.raises(TemplateError, match=advice):
             await client.call_tool("weather.now", {})
     finally:
         await client.close()

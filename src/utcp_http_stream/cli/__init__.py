@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Sequence
 
 from utcp_http_stream.cli.console import Console
-from utcp_http_stream.cli.failures import EXIT_FAILED, EXIT_INTERRUPTED, describe
+from utcp_http_stream.cli.failures import EXIT_INTERRUPTED, EXIT_OK, describe
 from utcp_http_stream.cli.parser import build_parser
 
 __all__ = ["main"]
@@ -47,9 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.status("interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # `... | head`: the reader left; exit quietly without a second EPIPE at shutdown.
+        # `... | head`: the reader took what it wanted and left. Like other
+        # Unix tools, end quietly and successfully (no second EPIPE at shutdown).
         _silence_stdout()
-        return EXIT_FAILED
+        return EXIT_OK
     except Exception as exc:
         if debug:
             traceback.print_exc()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,9 @@ __all__ = [
     "client_config",
     "document_kind",
     "load_json",
-    "manual_name",
     "parse_json_text",
     "parse_tool_args",
+    "split_pairs",
 ]
 
 
@@ -50,27 +50,44 @@ def parse_json_text(text: str, what: str) -> Any:
         raise UsageError(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}") from None
 
 
-def parse_tool_args(args_json: str | None, pairs: list[str]) -> dict[str, Any]:
+def parse_tool_args(
+    args_json: str | None, pairs: list[str], schema: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """``--args`` (an object) overlaid with ``key=value`` pairs.
 
-    A value is parsed as JSON when it parses (``n=3``, ``flag=true``,
-    ``tags=["a","b"]``), otherwise taken as a string (``prompt=hello world``).
+    A value becomes the type the tool's ``inputs`` schema gives its key: a
+    string property keeps the text as typed (``job_id=42`` is ``"42"``), an
+    integer/number/boolean/object/array property parses it as JSON and must
+    get that type. A key the schema does not type is JSON when it parses
+    (``n=3``, ``tags=["a","b"]``), otherwise a string (``prompt=hello world``).
     """
+    from utcp_http_stream.arguments import value_from_text
+
     result: dict[str, Any] = {}
     if args_json is not None:
         parsed = parse_json_text(args_json, "--args")
         if not isinstance(parsed, dict):
             raise UsageError(f"--args must be a JSON object, got {type(parsed).__name__}")
         result.update(parsed)
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    properties = properties if isinstance(properties, Mapping) else {}
+    for key, value in split_pairs(pairs):
+        try:
+            result[key] = value_from_text(value, properties.get(key))
+        except ValueError as exc:
+            raise UsageError(f"tool argument {key}={value}: the tool {exc}") from None
+    return result
+
+
+def split_pairs(pairs: list[str]) -> list[tuple[str, str]]:
+    """``key=value`` arguments as (key, text); a malformed one is a usage error."""
+    split = []
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"tool argument {pair!r} is not key=value")
-        try:
-            result[key] = json.loads(value)
-        except json.JSONDecodeError:
-            result[key] = value
-    return result
+        split.append((key, value))
+    return split
 
 
 def client_config(env_file: str | None) -> dict[str, Any]:
@@ -83,12 +100,6 @@ def client_config(env_file: str | None) -> dict[str, Any]:
             raise UsageError(f"--env-file {env_file}: no such file")
         config["load_variables_from"] = [{"variable_loader_type": "dotenv", "env_file_path": str(path)}]
     return config
-
-
-def manual_name(name: str) -> str:
-    """The name UtcpClient registers a manual under (non-word characters
-    become ``_``); it is also the namespace of the manual's variables."""
-    return re.sub(r"[^\w]", "_", name) or "manual"
 
 
 def document_kind(document: Any) -> str:

@@ -1,68 +1,66 @@
 """``call`` (one tool of a manual) and ``request`` (an ad-hoc streaming request).
 
-Two ways to reach a tool, picked by what MANUAL is:
+MANUAL is one of:
 
-- a UTCP manual file (``{"tools": [...]}``, v1 or legacy v0.1): the file is
-  validated, the tool's template gets its ``${VAR}``s resolved by utcp's own
-  variable substitutor (``--env-file`` through utcp's dotenv loader, manual
-  name as the namespace, exactly as UtcpClient does), and the call goes
-  through :class:`~utcp_http_stream.transport.StreamClient`, which also knows
-  the response's framing and length (for the progress bar);
-- a manual call template (a file with ``call_template_type``, a legacy
-  provider, or a ``/utcp`` URL): the manual is registered with a
-  ``UtcpClient`` (plugins loaded through their entry points) and the tool is
-  called with ``call_tool_streaming``.
+- a UTCP manual file (``{"tools": [...]}``, v1 or legacy v0.1): validated
+  here; it has no name field, so its file name is the manual name;
+- a manual call template file (``call_template_type``, or a legacy
+  provider) or a ``/utcp`` URL (with or without its scheme): the manual is
+  registered with a ``UtcpClient`` (plugins loaded through their entry
+  points), so discovery works exactly as in an application.
+
+Either way the tool's arguments are checked against its ``inputs`` (``key=value``
+values converted to the schema's types), its ``${VAR}``s resolved by utcp's
+own substitutor (``--env-file`` through utcp's dotenv loader, the manual name
+as the namespace), and a tool of this plugin is called through
+:class:`~utcp_http_stream.transport.StreamClient`, which also knows the
+response's status, headers, framing and length (``-i``, the progress bar).
+A registered tool of another protocol is called with ``call_tool_streaming``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from utcp_http_stream.cli.arguments import (
-    client_config,
-    document_kind,
-    load_json,
-    manual_name,
-    parse_tool_args,
-)
+from utcp_http_stream.cli.arguments import client_config, document_kind, load_json, parse_tool_args, split_pairs
 from utcp_http_stream.cli.console import Console
 from utcp_http_stream.cli.failures import CallFailed, UsageError
+from utcp_http_stream.cli.sources import ManualName, check_source_url, manual_name, source_url
 from utcp_http_stream.cli.streaming import StreamRenderer
+from utcp_http_stream.cli.variables import resolve_template, variables_of
 
 __all__ = ["run_call", "run_request"]
 
 _OUR_TYPES = ("streamable_http", "http_stream")
 
 
-def _is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://"))
-
-
 async def run_call(args: argparse.Namespace, console: Console) -> int:
-    tool_args = parse_tool_args(args.args, args.pairs)
+    split_pairs(args.pairs)  # a malformed pair is reported before any network work
     config = client_config(args.env_file)
-    if _is_url(args.manual):
-        name = manual_name(args.name or "manual")
-        template = {"name": name, "call_template_type": "streamable_http", "url": args.manual}
-        return await _call_through_client(args, console, template, tool_args, config)
+    url = source_url(args.manual)
+    if url is not None:
+        check_source_url(url)
+        name = manual_name(args.name, url=url)
+        template = {"name": name.value, "call_template_type": "streamable_http", "url": url}
+        return await _call_through_client(args, console, template, name, config)
 
     document = load_json(args.manual)
     kind = document_kind(document)
     if kind in ("manual", "legacy_manual"):
-        name = manual_name(args.name or Path(args.manual).stem)
-        return await _call_direct(args, console, document, name, tool_args, config)
+        name = manual_name(args.name, path=args.manual)
+        tool = _tool_of_manual_file(args, document, name)
+        return await _call_tool(args, console, tool, name, config)
     if kind in ("call_template", "legacy_provider"):
         from utcp_http_stream.manual import upgrade_legacy_provider
 
         template = upgrade_legacy_provider(document) if kind == "legacy_provider" else dict(document)
-        template["name"] = manual_name(args.name or str(template.get("name") or Path(args.manual).stem))
-        return await _call_through_client(args, console, template, tool_args, config)
+        name = manual_name(args.name, template_name=template.get("name"), path=args.manual)
+        template["name"] = name.value
+        return await _call_through_client(args, console, template, name, config)
     raise UsageError(
         f"{args.manual}: not a UTCP manual (an object with 'tools') nor a manual call template "
         "(an object with 'call_template_type'); see 'utcp-http-stream validate'"
@@ -75,106 +73,91 @@ def _renderer(args: argparse.Namespace, console: Console, *, tokens: bool, label
     )
 
 
-# -- a manual file: StreamClient ---------------------------------------------------------
-
-
-async def _call_direct(
-    args: argparse.Namespace,
-    console: Console,
-    document: dict[str, Any],
-    name: str,
-    tool_args: dict[str, Any],
-    config: dict[str, Any],
-) -> int:
-    from utcp.data.call_template import CallTemplateSerializer
-    from utcp.data.utcp_client_config import UtcpClientConfigSerializer
-    from utcp.implementations.default_variable_substitutor import DefaultVariableSubstitutor
-
+def _tool_of_manual_file(args: argparse.Namespace, document: dict[str, Any], name: ManualName) -> Any:
     from utcp_http_stream.manual import parse_manual
 
     try:
         parsed = parse_manual(document)
     except ValueError as exc:
         raise UsageError(f"{args.manual}: {exc}") from None
-    wanted = _short_tool_name(args.tool, name)
+    wanted = _short_tool_name(args.tool, name.value)
     tool = next((t for t in parsed.manual.tools if t.name == wanted), None)
     if tool is None:
         broken = [error for error in parsed.errors if f"({wanted!r})" in error]
         if broken:
             raise UsageError(f"{args.manual}: tool {wanted!r} is invalid: {broken[0]}")
         raise UsageError(_no_such_tool(wanted, [t.name for t in parsed.manual.tools], args.manual))
-    template = tool.tool_call_template
-    if template.call_template_type not in _OUR_TYPES:
-        raise UsageError(
-            f"tool {wanted!r} uses call_template_type {template.call_template_type!r}; this command calls "
-            "streamable_http tools (register the manual with a UtcpClient for other protocols)"
-        )
-    _check_required(tool, tool_args)
-
-    # Resolve ${VAR} the way UtcpClient does: its substitutor, its config
-    # (with utcp's dotenv loader), the manual name as namespace.
-    client_config_obj = UtcpClientConfigSerializer().validate_dict(config)
-    serializer = CallTemplateSerializer()
-    with _variables_of(name):
-        substitutor = DefaultVariableSubstitutor()
-        resolved = substitutor.substitute(serializer.to_dict(template), client_config_obj, name)
-    template = serializer.validate_dict(resolved)
-
-    tokens = bool(getattr(template, "select", None))
-    return await _stream_and_render(args, console, template, tool_args, tokens=tokens, label=wanted, namespace=name)
-
-
-# -- a manual call template: UtcpClient ------------------------------------------------------
+    return tool
 
 
 async def _call_through_client(
     args: argparse.Namespace,
     console: Console,
     template_dict: dict[str, Any],
-    tool_args: dict[str, Any],
+    name: ManualName,
     config: dict[str, Any],
 ) -> int:
+    """Register the manual with a UtcpClient, then call its tool."""
+    from utcp.data.call_template import CallTemplateSerializer
     from utcp.utcp_client import UtcpClient
 
     client = await UtcpClient.create(config=config)
     try:
-        with _variables_of(str(template_dict["name"])):
-            await _stream_registered(client, args, console, template_dict, tool_args)
+        with variables_of(name):
+            template = CallTemplateSerializer().validate_dict(template_dict)
+            result = await client.register_manual(template)
+        if not result.success:
+            reason = "; ".join(str(error) for error in result.errors) or "unknown reason"
+            raise CallFailed(f"could not register manual {name.value!r}: {reason}")
+        wanted = _short_tool_name(args.tool, name.value)
+        tool = next((t for t in result.manual.tools if t.name == f"{name.value}.{wanted}"), None)
+        if tool is None:
+            names = [t.name.removeprefix(name.value + ".") for t in result.manual.tools]
+            raise UsageError(_no_such_tool(wanted, names, args.manual))
+        return await _call_tool(args, console, tool, name, config, client=client)
     finally:
         await client.close()
-    return 0
 
 
-async def _stream_registered(
-    client: Any,
+async def _call_tool(
     args: argparse.Namespace,
     console: Console,
-    template_dict: dict[str, Any],
-    tool_args: dict[str, Any],
-) -> None:
-    from utcp.data.call_template import CallTemplateSerializer
+    tool: Any,
+    name: ManualName,
+    config: dict[str, Any],
+    *,
+    client: Any = None,
+) -> int:
+    """Check the arguments, resolve the variables and stream the call."""
+    from utcp_http_stream.arguments import check_arguments
+    from utcp_http_stream.settings import ClientSettings
 
-    template = CallTemplateSerializer().validate_dict(template_dict)
-    result = await client.register_manual(template)
-    if not result.success:
-        reason = "; ".join(str(error) for error in result.errors) or "unknown reason"
-        raise CallFailed(f"could not register manual {template.name!r}: {reason}")
-    name = template.name
-    wanted = _short_tool_name(args.tool, name)
-    full_name = f"{name}.{wanted}"
-    tool = next((t for t in result.manual.tools if t.name == full_name), None)
-    if tool is None:
-        names = [t.name.removeprefix(name + ".") for t in result.manual.tools]
-        raise UsageError(_no_such_tool(wanted, names, args.manual))
-    _check_required(tool, tool_args)
-    tokens = bool(getattr(tool.tool_call_template, "select", None))
-    with _renderer(args, console, tokens=tokens, label=wanted) as renderer:
-        stream = client.call_tool_streaming(full_name, tool_args)
-        try:
-            async for item in stream:
-                renderer.feed(item)
-        finally:
-            await stream.aclose()
+    schema = tool.inputs.model_dump(by_alias=True, exclude_none=True)
+    tool_args = parse_tool_args(args.args, args.pairs, schema)
+    short = _short_tool_name(tool.name, name.value)
+    if ClientSettings.load().validate_arguments:
+        check_arguments(short, schema, tool_args)
+    template = tool.tool_call_template
+    tokens = bool(getattr(template, "select", None))
+    if template.call_template_type not in _OUR_TYPES:
+        if client is None:
+            raise UsageError(
+                f"tool {short!r} uses call_template_type {template.call_template_type!r}; this command calls "
+                "streamable_http tools of a manual file (register the manual with a UtcpClient for other protocols)"
+            )
+        with _renderer(args, console, tokens=tokens, label=short) as renderer:
+            stream = client.call_tool_streaming(f"{name.value}.{short}", tool_args)
+            try:
+                async for item in stream:
+                    renderer.feed(item)
+            finally:
+                await stream.aclose()
+        return 0
+    with variables_of(name):
+        template = resolve_template(template, config, name.value)
+    return await _stream_and_render(
+        args, console, template, tool_args, tokens=tokens, label=short, namespace=name.value
+    )
 
 
 # -- request ----------------------------------------------------------------------------
@@ -192,6 +175,7 @@ async def run_request(args: argparse.Namespace, console: Console) -> int:
             raise UsageError(f"--header {header!r} is not Name:value")
         headers[key.strip()] = value.strip()
 
+    args.url = source_url(args.url) or args.url  # 127.0.0.1:8765/x works as in discover and call
     template: dict[str, Any] = {
         "name": "request",
         "call_template_type": "streamable_http",
@@ -273,22 +257,6 @@ def _body(text: str) -> tuple[Any, str]:
 # -- shared helpers ------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _variables_of(name: str) -> Iterator[None]:
-    """An unset ``${VAR}`` as a usage error naming both spellings of it."""
-    from utcp.exceptions import UtcpVariableNotFound
-
-    try:
-        yield
-    except UtcpVariableNotFound as exc:
-        full = exc.variable_name
-        short = full.removeprefix(name.replace("_", "__") + "_")
-        raise UsageError(
-            f"variable {short} of manual {name!r} is not set: define {full} in the environment or in a file "
-            f"passed with --env-file (UtcpClient prefixes a manual's variables with its name)"
-        ) from None
-
-
 def _short_tool_name(tool: str, name: str) -> str:
     return tool.removeprefix(name + ".")
 
@@ -296,21 +264,6 @@ def _short_tool_name(tool: str, name: str) -> str:
 def _no_such_tool(wanted: str, names: list[str], source: str) -> str:
     available = ", ".join(sorted(names)) or "none"
     return f"no tool {wanted!r} in {source} (available: {available})"
-
-
-def _check_required(tool: Any, tool_args: dict[str, Any]) -> None:
-    inputs = tool.inputs
-    required = list(inputs.required or []) if inputs is not None else []
-    missing = [key for key in required if key not in tool_args]
-    if missing:
-        described = []
-        for key, schema in (inputs.properties or {}).items():
-            kind = schema.type if isinstance(schema.type, str) else "/".join(schema.type or []) or "any"
-            described.append(f"{key} ({kind}{', required' if key in required else ''})")
-        raise UsageError(
-            f"tool {tool.name!r} needs argument{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
-            f"pass key=value (it takes: {', '.join(described)})"
-        )
 
 
 def _content_length(response: Any) -> int | None:

@@ -180,15 +180,19 @@ class Progress:
                     rp.TextColumn("{task.description}"),
                     rp.SpinnerColumn(),
                     rp.TextColumn("{task.fields[done]}", style="green"),
-                    rp.TransferSpeedColumn(),
+                    rp.TextColumn("{task.fields[rate]}", style="red"),
                     rp.TimeElapsedColumn(),
                 ]
             elif self.unit == "bytes":
+                # Binary units throughout: rich's TransferSpeedColumn would
+                # show MB/s beside the MiB of DownloadColumn.
                 columns = [
                     rp.TextColumn("{task.description}"),
                     rp.BarColumn(),
+                    rp.TaskProgressColumn(),
                     rp.DownloadColumn(binary_units=True),
-                    rp.TransferSpeedColumn(),
+                    rp.TextColumn("{task.fields[rate]}", style="red"),
+                    rp.TextColumn("ETA"),
                     rp.TimeRemainingColumn(),
                 ]
             else:
@@ -201,7 +205,7 @@ class Progress:
                 ]
             self._bar = rp.Progress(*columns, console=self.console.rich(err=self.err), transient=False)
             self._bar.start()
-            self._task = self._bar.add_task(self.description, total=self.total, message="", done="")
+            self._task = self._bar.add_task(self.description, total=self.total, message="", done="", rate="")
         return self
 
     def update(self, completed: float, *, total: float | None = None, message: str | None = None) -> None:
@@ -217,6 +221,7 @@ class Progress:
                 total=self.total,
                 message=self.message,
                 done=format_bytes(completed),
+                rate=self._rate_text(),
             )
             return
         if self.total:
@@ -227,11 +232,17 @@ class Progress:
     def advance(self, amount: float, *, message: str | None = None) -> None:
         self.update(self.completed + amount, message=message)
 
-    def _plain(self, percent: str) -> None:
+    def _rate(self) -> float:
         elapsed = time.perf_counter() - self._started
+        return self.completed / elapsed if elapsed > 0 else 0.0
+
+    def _rate_text(self) -> str:
+        return f"{format_bytes(self._rate())}/s" if self.unit == "bytes" else ""
+
+    def _plain(self, percent: str) -> None:
         if self.unit == "bytes":
-            rate = self.completed / elapsed if elapsed > 0 else 0.0
-            done = f"{format_bytes(self.completed)} of {format_bytes(self.total or 0)}, {format_bytes(rate)}/s"
+            rate = self._rate()
+            done = f"{format_bytes(self.completed)} of {format_bytes(self.total or 0)}, {self._rate_text()}"
             left = (self.total or 0) - self.completed
             if left > 0 and rate > 0:
                 done += f", ETA {format_duration(left / rate)}"

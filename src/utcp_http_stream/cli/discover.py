@@ -1,4 +1,11 @@
-"""``discover``: register a manual through UtcpClient and list its tools."""
+"""``discover``: a manual's tools, with their inputs and the variables to set.
+
+SOURCE is a ``/utcp`` URL (with or without its scheme) or a manual call
+template file, registered through UtcpClient exactly as an application
+registers it; or a UTCP manual file, read as it is. Each tool is listed with
+its inputs, its call, and every ``${VAR}`` it needs under the exact name to
+set (namespaced by the manual name, which the header line says the origin of).
+"""
 
 from __future__ import annotations
 
@@ -6,82 +13,116 @@ import argparse
 import json
 from typing import Any
 
-from utcp_http_stream.cli.arguments import client_config, document_kind, load_json, manual_name
+from utcp_http_stream.cli.arguments import client_config, document_kind, load_json
 from utcp_http_stream.cli.console import Console
 from utcp_http_stream.cli.failures import CallFailed, UsageError
+from utcp_http_stream.cli.sources import ManualName, check_source_url, manual_name, source_url
+from utcp_http_stream.cli.variables import is_set, required_variables, variables_of
 
-__all__ = ["run_discover"]
+__all__ = ["describe_template", "run_discover"]
 
 
 async def run_discover(args: argparse.Namespace, console: Console) -> int:
-    from utcp.data.call_template import CallTemplateSerializer
-    from utcp.data.utcp_manual import UtcpManualSerializer
-    from utcp.utcp_client import UtcpClient
-
-    if args.source.startswith(("http://", "https://")):
-        template_dict: dict[str, Any] = {"call_template_type": "streamable_http", "url": args.source}
-        default_name = "manual"
+    url = source_url(args.source)
+    if url is not None:
+        check_source_url(url)
+        name = manual_name(args.name, url=url)
+        template_dict: dict[str, Any] = {"name": name.value, "call_template_type": "streamable_http", "url": url}
+        manual, errors = await _register(template_dict, name, args.env_file)
+        origin = url
     else:
         document = load_json(args.source)
         kind = document_kind(document)
-        if kind == "legacy_provider":
+        if kind in ("manual", "legacy_manual"):
+            name = manual_name(args.name, path=args.source)
+            manual, errors = _read_manual(args.source, document)
+            origin = args.source
+        elif kind in ("call_template", "legacy_provider"):
             from utcp_http_stream.manual import upgrade_legacy_provider
 
-            document = upgrade_legacy_provider(document)
-        elif kind != "call_template":
+            template_dict = upgrade_legacy_provider(document) if kind == "legacy_provider" else dict(document)
+            name = manual_name(args.name, template_name=template_dict.get("name"), path=args.source)
+            template_dict["name"] = name.value
+            manual, errors = await _register(template_dict, name, args.env_file)
+            origin = str(template_dict.get("url") or args.source)
+        else:
             raise UsageError(
-                f"{args.source}: discover needs a /utcp URL or a manual call template file; "
-                "to inspect a manual file use 'utcp-http-stream validate'"
+                f"{args.source}: discover needs a /utcp URL, a manual call template file or a UTCP manual file"
             )
-        template_dict = dict(document)
-        default_name = str(document.get("name") or "manual")
-    template_dict["name"] = manual_name(args.name or default_name)
+    for error in errors:
+        console.warning(f"skipped {error}")
+    tools = manual.tools
+    for tool in tools:
+        tool.name = tool.name.removeprefix(name.value + ".")
 
-    client = await UtcpClient.create(config=client_config(args.env_file))
+    if args.json:
+        console.write(json.dumps(_manual_json(manual), indent=2, ensure_ascii=False) + "\n")
+        return 0
+    _print_tools(console, tools, name, origin, args.env_file)
+    return 0
+
+
+def _read_manual(path: str, document: Any) -> tuple[Any, list[str]]:
+    """The manual and the per-tool errors of a UTCP manual file."""
+    from utcp_http_stream.manual import parse_manual
+
     try:
-        template = CallTemplateSerializer().validate_dict(template_dict)
-        result = await client.register_manual(template)
+        parsed = parse_manual(document)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return parsed.manual, parsed.errors
+
+
+async def _register(
+    template_dict: dict[str, Any], name: ManualName, env_file: str | None
+) -> tuple[Any, list[str]]:
+    """The manual and the per-tool errors of a manual registered through UtcpClient."""
+    from utcp.data.call_template import CallTemplateSerializer
+    from utcp.utcp_client import UtcpClient
+
+    client = await UtcpClient.create(config=client_config(env_file))
+    try:
+        with variables_of(name):
+            template = CallTemplateSerializer().validate_dict(template_dict)
+            result = await client.register_manual(template)
     finally:
         await client.close()
     if not result.success:
         reason = "; ".join(str(error) for error in result.errors) or "unknown reason"
-        raise CallFailed(f"could not register manual {template.name!r}: {reason}")
-    name = template.name
-    for tool in result.manual.tools:
-        tool.name = tool.name.removeprefix(name + ".")
-    for error in result.errors:
-        console.warning(f"skipped {error}")
+        raise CallFailed(f"could not register manual {name.value!r}: {reason}")
+    return result.manual, [str(error) for error in result.errors]
 
-    if args.json:
-        console.write(json.dumps(UtcpManualSerializer().to_dict(result.manual), indent=2, ensure_ascii=False) + "\n")
-        return 0
 
-    tools = result.manual.tools
-    source = getattr(template, "url", args.source)
-    console.line(f"manual {name!r} from {source}: {len(tools)} tool{'s' if len(tools) != 1 else ''}", style="bold")
+def _manual_json(manual: Any) -> dict[str, Any]:
+    """The manual as JSON: schemas as the server wrote them (no ``null``
+    stand-ins for keys it left out, such as ``"$schema": null``)."""
+    from utcp.data.utcp_manual import UtcpManualSerializer
+
+    data = UtcpManualSerializer().to_dict(manual)
+    for tool, out in zip(manual.tools, data["tools"], strict=True):
+        out["inputs"] = tool.inputs.model_dump(by_alias=True, exclude_unset=True)
+        out["outputs"] = tool.outputs.model_dump(by_alias=True, exclude_unset=True)
+    return data
+
+
+def _print_tools(console: Console, tools: list[Any], name: ManualName, origin: str, env_file: str | None) -> None:
+    from utcp_http_stream.arguments import describe_inputs
+
+    count = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}"
+    console.line(f"manual {name.value!r} from {origin}: {count}", style="bold")
+    if name.origin != "--name":
+        console.line(f"{name.explain()[0].upper()}{name.explain()[1:]}.", style="dim")
     for tool in tools:
         console.line("")
-        console.line(f"{name}.{tool.name}", style="bold cyan")
+        console.line(f"{name.value}.{tool.name}", style="bold cyan")
         if tool.description:
             console.line(f"  {tool.description}")
-        console.line(f"  inputs: {describe_inputs(tool.inputs)}")
+        console.line(f"  inputs: {describe_inputs(tool.inputs.model_dump(by_alias=True, exclude_none=True))}")
         console.line(f"  call:   {describe_template(tool.tool_call_template)}", style="dim")
-    return 0
-
-
-def describe_inputs(schema: Any) -> str:
-    """``prompt (string, required), max_tokens (integer)``"""
-    properties = getattr(schema, "properties", None) or {}
-    required = set(getattr(schema, "required", None) or [])
-    if not properties:
-        return "none"
-    parts = []
-    for key, prop in properties.items():
-        kind = prop.type if isinstance(prop.type, str) else "/".join(prop.type or []) or "any"
-        if prop.enum:
-            kind += " " + "|".join(str(value) for value in prop.enum)
-        parts.append(f"{key} ({kind}{', required' if key in required else ''})")
-    return ", ".join(parts)
+        variables = required_variables(tool.tool_call_template, name.value)
+        if variables:
+            shown = ", ".join(f"{var}{'' if is_set(var, env_file) else ' (not set)'}" for var in variables)
+            console.line(f"  needs:  {shown}")
 
 
 def describe_template(template: Any) -> str:

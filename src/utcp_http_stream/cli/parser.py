@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import NoReturn
 
 from utcp_http_stream.cli.failures import EXIT_USAGE
@@ -12,6 +13,14 @@ __all__ = ["build_parser"]
 
 PROG = "utcp-http-stream"
 
+_NAMING = (
+    "Variables: ${VAR} placeholders resolve as in UtcpClient, namespaced by the manual name with its "
+    "underscores doubled: ${API_KEY} of manual 'my_api' is looked up as my__api_API_KEY, in the environment "
+    "or the --env-file. The manual name is --name if given, else a call template file's name field, else "
+    "(a UTCP manual has no name) the manual file's name without .json, else the URL's host "
+    "(api.example.com -> example, 127.0.0.1:8765 -> local8765). 'discover' lists the exact names to set."
+)
+
 
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one ``error:`` line (plus where to get help), exit 2."""
@@ -19,6 +28,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
         sys.exit(EXIT_USAGE)
+
+
+def _paragraphs(*texts: str) -> str:
+    """Paragraphs wrapped for a raw-formatted help text; one holding a line
+    break (an example) is kept as written."""
+    return "\n\n".join(text if "\n" in text else textwrap.fill(text, 78, break_on_hyphens=False) for text in texts)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -92,23 +107,34 @@ def build_parser() -> argparse.ArgumentParser:
     discover = sub.add_parser(
         "discover",
         parents=[common],
-        help="register a manual from a /utcp URL and list its tools",
-        description="Register a manual through UtcpClient and list its tools with their inputs.",
+        help="list a manual's tools, their inputs and the variables to set",
+        description=_paragraphs(
+            "List a manual's tools with their inputs, their call, and every ${VAR} they need under the "
+            "exact name to set. SOURCE is a /utcp URL (registered through UtcpClient; the scheme may be left out: "
+            "http:// for loopback, https:// otherwise), a manual call template file, or a UTCP manual file."
+        ),
+        epilog=_paragraphs(_NAMING),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    discover.add_argument("source", metavar="URL", help="a /utcp URL, or a manual call template file")
+    discover.add_argument("source", metavar="SOURCE", help="a /utcp URL, a manual call template file or a manual file")
     discover.add_argument("--json", action="store_true", help="print the manual as JSON")
-    discover.add_argument("--name", help="manual name (default: the template's name, or 'manual')")
+    discover.add_argument("--name", help="manual name, the namespace of its variables (see below)")
     discover.add_argument("--env-file", metavar="FILE", help="a .env file to resolve ${VAR} from")
 
     call = sub.add_parser(
         "call",
         parents=[common],
         help="call one tool of a manual and stream its output",
-        description="Call one tool and stream its output live. MANUAL is a UTCP manual file (its tool is "
-        "called directly), a manual call template file, or a /utcp URL (registered with UtcpClient). "
-        "${VAR} placeholders resolve as in UtcpClient: manual 'm' looks up m_VAR, from the environment or "
-        "--env-file.",
-        epilog="Example: utcp-http-stream call manuals/demo.json chat prompt='hello' max_tokens=20",
+        description=_paragraphs(
+            "Call one tool and stream its output live. MANUAL is a UTCP manual file, a manual call "
+            "template file, or a /utcp URL (registered with UtcpClient; the scheme may be left out). key=value "
+            "arguments take the type the tool's inputs give them (job_id=42 stays a string when the schema says "
+            "string) and are checked against the schema before anything is sent."
+        ),
+        epilog=_paragraphs(
+            "Example:\n  utcp-http-stream call manuals/demo.json chat prompt='hello' max_tokens=20", _NAMING
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     call.add_argument("manual", metavar="MANUAL", help="manual file, manual call template file, or /utcp URL")
     call.add_argument("tool", metavar="TOOL", help="tool name (with or without the 'manual.' prefix)")
@@ -117,11 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="key=value",
         nargs="*",
         default=[],
-        help="tool arguments; values are JSON when they parse",
+        help="tool arguments, converted to the types of the tool's inputs",
     )
     call.add_argument("--args", metavar="JSON", help="tool arguments as a JSON object (or @file.json)")
     call.add_argument("--env-file", metavar="FILE", help="a .env file to resolve ${VAR} from")
-    call.add_argument("--name", help="manual name, the namespace of its variables (default: file name)")
+    call.add_argument("--name", help="manual name, the namespace of its variables (see below)")
     _output_options(call)
 
     request = sub.add_parser(

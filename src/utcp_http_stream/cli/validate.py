@@ -192,6 +192,7 @@ def _check_template(template: Any, path: str, report: Report) -> None:
         _check_our_template(template, path, report)
     else:
         _check_other_template(template, path, report)
+    _check_placeholders(template, path, report)
 
 
 def _check_our_template(template: dict[str, Any], path: str, report: Report) -> None:
@@ -200,7 +201,10 @@ def _check_our_template(template: dict[str, Any], path: str, report: Report) -> 
     from utcp_http_stream.errors import InsecureUrlError
     from utcp_http_stream.security import check_url
     from utcp_http_stream.template import StreamableHttpCallTemplate
+    from utcp_http_stream.template_fields import unknown_fields
 
+    for unknown in unknown_fields(template, StreamableHttpCallTemplate.model_fields):
+        report.errors.append(f"{_join(path, unknown.name)}: {unknown.advice()}")
     candidate = dict(template)
     auth = candidate.get("auth")
     if auth is not None:
@@ -252,9 +256,11 @@ def _check_auth(auth: Any, path: str, report: Report) -> bool:
 def _check_other_template(template: dict[str, Any], path: str, report: Report) -> None:
     """A template of another protocol: utcp's registered serializer decides."""
     from utcp.data.call_template import CallTemplateSerializer
+    from utcp.plugins.plugin_loader import ensure_plugins_initialized
 
     from utcp_http_stream.cli.failures import describe
 
+    ensure_plugins_initialized()  # the installed plugins' template types (utcp-http's "http"...)
     known = CallTemplateSerializer.call_template_serializers
     kind = template.get("call_template_type")
     if kind not in known:
@@ -286,6 +292,25 @@ def _validation_error_in(exc: BaseException) -> Any:
         current = current.__cause__ or current.__context__
         seen += 1
     return None
+
+
+def _check_placeholders(value: Any, path: str, report: Report) -> None:
+    """A ``${...}`` utcp can never fill (``${API-KEY}``): say what to rename it to."""
+    from utcp_http_stream.placeholders import is_usable_name, iter_placeholders, usable_name
+
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_placeholders(item, _join(path, str(key)), report)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_placeholders(item, f"{path}[{index}]", report)
+    elif isinstance(value, str):
+        for name in iter_placeholders(value):
+            if not is_usable_name(name):
+                report.errors.append(
+                    f"{path or '(template)'}: placeholder ${{{name}}} can never be filled (utcp substitutes only "
+                    f"names made of letters, digits and _); rename it to ${{{usable_name(name)}}}"
+                )
 
 
 def _check_literal_secrets(template: dict[str, Any], path: str, report: Report) -> None:
