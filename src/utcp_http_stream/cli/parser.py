@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--content-type", metavar="TYPE", help="Content-Type of the body")
     request.add_argument(
         "--format",
-        choices=("auto", "sse", "ndjson", "json", "text", "bytes"),
+        choices=("auto", "sse", "ndjson", "json_seq", "json", "text", "bytes"),
         default="auto",
         help="framing of the response (default: from its Content-Type)",
     )
