@@ -5,7 +5,6 @@ status checks. ``client.stream()`` opens a :class:`StreamResponse`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from types import TracebackType
@@ -162,12 +161,15 @@ class StreamClient:
         async with self.stream(template, args, variable_namespace=variable_namespace) as response:
             return await response.aggregate()
 
-    async def fetch_json(self, template: StreamableHttpCallTemplate, *, limit: int) -> tuple[Any, str]:
-        """GET a JSON document whatever its Content-Type, bounded to ``limit``
-        bytes; returns the parsed value and the final URL (after redirects)."""
+    async def fetch_document(
+        self, template: StreamableHttpCallTemplate, *, limit: int
+    ) -> tuple[bytes, str | None, str]:
+        """GET a discovery document (a UTCP manual, an OpenAPI document: JSON or
+        YAML), bounded to ``limit`` bytes; returns the body, its Content-Type
+        and the final URL (after redirects). Parsing is ``documents.py``'s."""
         prepared = build_request(template, {})
         prepared.headers = {k: v for k, v in prepared.headers.items() if k.lower() != "accept"}
-        prepared.headers["Accept"] = "application/json, */*;q=0.5"
+        prepared.headers["Accept"] = "application/json, application/yaml;q=0.9, */*;q=0.5"
         deadline = Deadline(template.timeout)
         response, final = await self._open(template, prepared, deadline)
         reader: BodyReader | None = None
@@ -193,14 +195,7 @@ class StreamClient:
             if reader is not None:
                 reader.close()
             response.close()
-        body = b"".join(chunks)
-        try:
-            return json.loads(body), final.url
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            excerpt = redact_text(printable_excerpt(body, 120), final.secrets)
-            raise HttpStreamError(
-                f"the document at {final.safe_url} is not valid JSON ({exc}); it starts with: {excerpt!r}"
-            ) from None
+        return b"".join(chunks), response.headers.get("Content-Type"), final.url
 
     # -- sending -------------------------------------------------------------
 
