@@ -372,9 +372,12 @@ def _outputs(context: _Context, media: list[tuple[str, dict[str, Any]]], stream_
     answer's schema as it is; otherwise nothing is promised. A schema that
     cannot be resolved costs only the outputs, not the tool."""
     try:
-        for _, obj in media:
+        for media_type, obj in media:
             if "itemSchema" in obj:
-                return {"type": "array", "items": context.resolver.resolve(obj["itemSchema"])}
+                item = context.resolver.resolve(obj["itemSchema"])
+                if framing_for_content_type(media_type) == "sse":
+                    item = _sse_data_schema(item)
+                return {"type": "array", "items": item}
         schemas = [obj["schema"] for media_type, obj in media if "schema" in obj and _is_json(media_type)]
         if schemas and stream_format in ("json", "auto"):
             resolved = context.resolver.resolve(schemas[0])
@@ -382,6 +385,17 @@ def _outputs(context: _Context, media: list[tuple[str, dict[str, Any]]], stream_
     except SchemaError:
         return {}
     return {}
+
+
+def _sse_data_schema(event: Any) -> Any:
+    """An SSE ``itemSchema`` describes the event (``data``, ``event``, ``id``,
+    ``retry``); the tool yields each event's data, parsed when it is JSON, so
+    the item is ``data``'s ``contentSchema`` when there is one."""
+    properties = event.get("properties") if isinstance(event, dict) else None
+    data = properties.get("data") if isinstance(properties, dict) else None
+    if isinstance(data, dict):
+        return data.get("contentSchema", data)
+    return event
 
 
 def _is_json(media_type: str) -> bool:

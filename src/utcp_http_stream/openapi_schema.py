@@ -19,7 +19,10 @@ from urllib.parse import unquote
 __all__ = ["SchemaError", "SchemaResolver"]
 
 #: Keywords whose value is one schema / a list of schemas / a map of schemas.
-_ONE = ("items", "not", "if", "then", "else", "contains", "propertyNames", "additionalItems", "unevaluatedItems")
+_ONE = (
+    "items", "not", "if", "then", "else", "contains", "propertyNames", "additionalItems", "unevaluatedItems",
+    "contentSchema",
+)  # fmt: skip
 _MANY = ("allOf", "anyOf", "oneOf", "prefixItems")
 _MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _NUMBERS = ("minimum", "maximum")
