@@ -170,7 +170,7 @@ def _tool(context: _Context, op: _Operation, errors: list[str]) -> dict[str, Any
 
 def _name(op: _Operation) -> str:
     operation_id = op.operation.get("operationId")
-    raw = str(operation_id) if operation_id else f"{op.method}_{op.path}"
+    raw = str(operation_id) if operation_id else f"{op.method}_{op.path.strip('/')}"
     name = _NOT_A_NAME.sub("_", raw).strip("_")
     if not name:
         raise OperationError("no usable tool name (set an operationId)")
