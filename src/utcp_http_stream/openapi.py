@@ -206,21 +206,14 @@ def _as_list(value: Any) -> list[Any]:
 def _inputs(
     context: _Context, parameters: list[dict[str, Any]], body: _Body | None
 ) -> tuple[dict[str, Any], list[str]]:
+    """One object schema over the path, query and header parameters (cookie
+    parameters have no mapping) and the body; the header arguments."""
     properties: dict[str, Any] = {}
     required: list[str] = []
-    headers: list[str] = []
     for parameter in parameters:
-        where = parameter["in"]
-        if where not in ("path", "query", "header"):
-            continue  # cookie: no mapping; body/formData: the body
-        name = str(parameter["name"])
-        if name in properties:
-            raise OperationError(f"two parameters are named {name!r}; tool arguments need distinct names")
-        properties[name] = _parameter_schema(context, parameter)
-        if parameter.get("required") or where == "path":
-            required.append(name)
-        if where == "header":
-            headers.append(name)
+        if parameter["in"] in ("path", "query", "header"):
+            _add_parameter(context, parameter, properties, required)
+    headers = [str(p["name"]) for p in parameters if p["in"] == "header"]
     if body is not None:
         if BODY_ARGUMENT in properties:
             raise OperationError(f"a parameter is named {BODY_ARGUMENT!r}, the request body's argument")
@@ -231,6 +224,17 @@ def _inputs(
     if required:
         schema["required"] = required
     return schema, headers
+
+
+def _add_parameter(
+    context: _Context, parameter: dict[str, Any], properties: dict[str, Any], required: list[str]
+) -> None:
+    name = str(parameter["name"])
+    if name in properties:
+        raise OperationError(f"two parameters are named {name!r}; tool arguments need distinct names")
+    properties[name] = _parameter_schema(context, parameter)
+    if parameter.get("required") or parameter["in"] == "path":
+        required.append(name)
 
 
 _PARAMETER_KEYS = ("name", "in", "required", "description", "allowEmptyValue", "collectionFormat", "style", "explode")
@@ -296,16 +300,26 @@ def _concrete(media_type: str) -> str:
 
 
 def _swagger_body(context: _Context, op: _Operation, parameters: list[dict[str, Any]]) -> _Body | None:
-    consumes = op.operation.get("consumes") or context.document.get("consumes") or ["application/json"]
-    for parameter in parameters:
-        if parameter["in"] == "body":
-            schema = context.resolver.resolve(parameter.get("schema", {}))
-            return _Body(_concrete(_pick_body_media(consumes)), schema, bool(parameter.get("required")))
+    """Swagger 2.0: an ``in: body`` parameter, or ``formData`` parameters
+    sent form-urlencoded (a file among them needs multipart)."""
+    consumes = _consumes(context, op)
+    body = next((p for p in parameters if p["in"] == "body"), None)
+    if body is not None:
+        schema = context.resolver.resolve(body.get("schema", {}))
+        return _Body(_concrete(_pick_body_media(consumes)), schema, bool(body.get("required")))
     form = [p for p in parameters if p["in"] == "formData"]
     if not form:
         return None
     if _FORM not in consumes or any(p.get("type") == "file" for p in form):
         raise OperationError("its form parameters need multipart/form-data, which is not supported yet")
+    return _form_body(context, form)
+
+
+def _consumes(context: _Context, op: _Operation) -> list[str]:
+    return op.operation.get("consumes") or context.document.get("consumes") or ["application/json"]
+
+
+def _form_body(context: _Context, form: list[dict[str, Any]]) -> _Body:
     properties = {str(p["name"]): _parameter_schema(context, p) for p in form}
     required = [str(p["name"]) for p in form if p.get("required")]
     schema: dict[str, Any] = {"type": "object", "properties": properties}
@@ -372,19 +386,21 @@ def _outputs(context: _Context, media: list[tuple[str, dict[str, Any]]], stream_
     answer's schema as it is; otherwise nothing is promised. A schema that
     cannot be resolved costs only the outputs, not the tool."""
     try:
-        for media_type, obj in media:
-            if "itemSchema" in obj:
-                item = context.resolver.resolve(obj["itemSchema"])
-                if framing_for_content_type(media_type) == "sse":
-                    item = _sse_data_schema(item)
-                return {"type": "array", "items": item}
+        items = next((_item_schema(context, m, obj) for m, obj in media if "itemSchema" in obj), None)
+        if items is not None:
+            return {"type": "array", "items": items}
         schemas = [obj["schema"] for media_type, obj in media if "schema" in obj and _is_json(media_type)]
         if schemas and stream_format in ("json", "auto"):
             resolved = context.resolver.resolve(schemas[0])
             return resolved if isinstance(resolved, dict) else {}
     except SchemaError:
-        return {}
+        pass
     return {}
+
+
+def _item_schema(context: _Context, media_type: str, media: dict[str, Any]) -> Any:
+    item = context.resolver.resolve(media["itemSchema"])
+    return _sse_data_schema(item) if framing_for_content_type(media_type) == "sse" else item
 
 
 def _sse_data_schema(event: Any) -> Any:
@@ -440,11 +456,13 @@ def _absolute(context: _Context, url: str) -> str:
 
 
 def _swagger_base(context: _Context) -> str:
+    """``schemes`` (https preferred), ``host`` and ``basePath``; what is
+    missing comes from the document's own URL."""
     document = context.document
-    source = urlsplit(context.source_url) if context.source_url else None
-    schemes = [str(s).lower() for s in document.get("schemes") or []]
-    scheme = "https" if "https" in schemes else (schemes[0] if schemes else (source.scheme if source else "https"))
-    host = document.get("host") or (source.netloc if source else None)
+    source = urlsplit(context.source_url or "")
+    schemes = [str(s).lower() for s in document.get("schemes") or []] or [source.scheme or "https"]
+    scheme = "https" if "https" in schemes else schemes[0]
+    host = document.get("host") or source.netloc
     if not host:
         raise OperationError("the document has no 'host' and its own URL is unknown; give it (convert --base-url)")
     base_path = str(document.get("basePath") or "/")
@@ -488,18 +506,26 @@ def _scheme_auth(context: _Context, name: str, scopes: Any) -> dict[str, Any] | 
     if not isinstance(scheme, dict):
         return None
     variable = placeholder_name(name)
-    kind = scheme.get("type")
-    if kind == "apiKey" and scheme.get("in") in ("header", "query", "cookie") and scheme.get("name"):
-        return {"auth_type": "api_key", "api_key": f"${{{variable}}}", "var_name": str(scheme["name"]),
-                "location": scheme["in"]}  # fmt: skip
-    if kind == "basic" or (kind == "http" and str(scheme.get("scheme", "")).lower() == "basic"):
-        return {"auth_type": "basic", "username": f"${{{variable}_USERNAME}}", "password": f"${{{variable}_PASSWORD}}"}
-    if kind == "http" and str(scheme.get("scheme", "")).lower() == "bearer":
-        return {"auth_type": "api_key", "api_key": f"Bearer ${{{variable}}}", "var_name": "Authorization",
-                "location": "header"}  # fmt: skip
+    kind = str(scheme.get("type"))
+    if kind == "http":  # OpenAPI 3's basic and bearer
+        kind = str(scheme.get("scheme", "")).lower()
     if kind == "oauth2":
         return _oauth2(context, scheme, variable, scopes)
+    if kind == "apiKey":
+        return _api_key(scheme, variable)
+    if kind == "basic":
+        return {"auth_type": "basic", "username": f"${{{variable}_USERNAME}}", "password": f"${{{variable}_PASSWORD}}"}
+    if kind == "bearer":
+        return {"auth_type": "api_key", "api_key": f"Bearer ${{{variable}}}", "var_name": "Authorization",
+                "location": "header"}  # fmt: skip
     return None
+
+
+def _api_key(scheme: dict[str, Any], variable: str) -> dict[str, Any] | None:
+    if scheme.get("in") not in ("header", "query", "cookie") or not scheme.get("name"):
+        return None
+    return {"auth_type": "api_key", "api_key": f"${{{variable}}}", "var_name": str(scheme["name"]),
+            "location": scheme["in"]}  # fmt: skip
 
 
 def _oauth2(context: _Context, scheme: dict[str, Any], variable: str, scopes: Any) -> dict[str, Any] | None:

@@ -170,21 +170,38 @@ def _checked(key: str, value: Any) -> Any:
     ``JsonSchema`` model would refuse (OpenAPI 3.0's ``examples`` map, a
     ``required: true`` from Swagger habits): losing an annotation is better
     than losing the tool."""
-    if key == "type":
-        ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
-    elif key == "required":
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    elif key in _LISTS:
-        ok = isinstance(value, list)
-    elif key in _NUMBERS:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-    elif key in _INTEGERS:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif key in ("title", "description", "format", "pattern", "$schema", "$id"):
-        ok = isinstance(value, str)
-    else:
-        ok = True
-    return value if ok else _DROP
+    check = _CHECKS.get(key)
+    return value if check is None or check(value) else _DROP
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+_CHECKS = {
+    "type": lambda value: _is_str(value) or _is_str_list(value),
+    "required": _is_str_list,
+    **dict.fromkeys(_LISTS, _is_list),
+    **dict.fromkeys(_NUMBERS, _is_number),
+    **dict.fromkeys(_INTEGERS, _is_int),
+    **dict.fromkeys(("title", "description", "format", "pattern", "$schema", "$id"), _is_str),
+}
 
 
 def _step(node: Any, key: str, ref: str) -> Any:
