@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.chunking import chunkings, collector, json_backend, one_byte_chunks, split_at
+from tests.test_decoders_ndjson import json_values
 from utcp_http_stream.decoders import aggregate, build_decoder, framing_for_content_type
 from utcp_http_stream.errors import StreamDecodeError
 
@@ -182,11 +183,6 @@ def test_many_short_lines_in_one_record_stay_linear() -> None:
 
 # -- properties ------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
-    max_leaves=6,
-)
 _text = st.one_of(
     json_values.map(lambda v: json.dumps(v, ensure_ascii=False).encode()),
     json_values.map(lambda v: json.dumps(v, indent=1).encode()),
@@ -198,7 +194,7 @@ _record = st.tuples(
 json_seq_streams = st.lists(_record, max_size=10).map(b"".join)
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_items_and_errors_do_not_depend_on_chunking(data: st.DataObject) -> None:
     raw = data.draw(json_seq_streams)
