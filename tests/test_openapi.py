@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from utcp_http_stream.openapi import convert_openapi, is_openapi, placeholder_name
 
@@ -264,3 +266,26 @@ def test_swagger_host_base_path_and_scheme() -> None:
     assert (t.url, t.stream_format) == ("https://api.example.org/v1/s", "sse")
     del document["host"]
     assert template(document, "https://docs.example/swagger.json").url == "https://docs.example/v1/s"
+
+
+# -- hostile documents ------------------------------------------------------------------------
+
+_KEYS = st.sampled_from([
+    "parameters", "requestBody", "responses", "content", "schema", "itemSchema", "$ref", "servers", "url",
+    "variables", "security", "name", "in", "required", "200", "application/json", "text/event-stream",
+    "multipart/form-data", "type", "properties", "items", "operationId", "tags", "default", "flows",
+])  # fmt: skip
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(["#/paths", "#/x", "query", "header", "/"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_KEYS, children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(operation=st.dictionaries(_KEYS, _VALUES, max_size=6), top=st.dictionaries(_KEYS, _VALUES, max_size=3))
+def test_a_malformed_operation_costs_only_itself(operation: dict, top: dict) -> None:
+    document = doc({"/bad/{x}": {"get": operation}, "/good": {"get": op(operationId="good")}}, **top)
+    result = convert(document)  # never raises
+    if not top:
+        assert "good" in [tool.name for tool in result.manual.tools]

@@ -104,6 +104,9 @@ def convert_openapi(document: dict[str, Any], *, source_url: str | None = None) 
         except (OperationError, SchemaError) as exc:
             errors.append(f"{operation.label}: skipped: {exc}")
             continue
+        except (TypeError, AttributeError, KeyError, RecursionError) as exc:  # a value of the wrong type
+            errors.append(f"{operation.label}: skipped: malformed ({type(exc).__name__}: {str(exc)[:200]})")
+            continue
         if tool["name"] in names:
             errors.append(f"{operation.label}: skipped: a tool named {tool['name']!r} already exists")
             continue
