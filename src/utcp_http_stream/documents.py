@@ -28,7 +28,7 @@ __all__ = ["MAX_EXPANDED_NODES", "DocumentError", "discovery_urls", "load_docume
 MAX_EXPANDED_NODES = 2_000_000
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_ANCHOR = re.compile(rb"(?:^|[\s\[{,:-])&[^\s\[\]{},]")
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]")
 
 
 class DocumentError(ValueError):
@@ -87,7 +87,7 @@ def _text(body: bytes) -> str:
 
 def _load_yaml(text: str) -> Any:
     try:
-        if _ANCHOR.search(text.encode("utf-8", "surrogatepass")):
+        if _ANCHOR.search(text):
             _check_expansion(text)
         return yaml.load(text, Loader=_JsonishLoader)  # a safe loader subclass
     except yaml.YAMLError as exc:

@@ -17,9 +17,10 @@ from utcp_http_stream.cli.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Usag
 
 __all__ = ["VALIDATE_ORIGIN", "auth_summary", "manual_dict", "run_convert", "validate_openapi_file"]
 
-#: What ``validate`` resolves relative server URLs against: a file has no URL,
-#: and the reserved ``.invalid`` name can never be reached by accident.
-VALIDATE_ORIGIN = "https://openapi.invalid/"
+#: What ``validate`` resolves relative server URLs against: a file has no URL.
+#: A loopback origin, so servers on this machine (local development) are not
+#: reported; a document fetched from a remote origin may not name them.
+VALIDATE_ORIGIN = "http://localhost/"
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 _AUTH_FIELDS = ("api_key", "username", "password", "client_id", "client_secret")
