@@ -289,3 +289,19 @@ def test_a_malformed_operation_costs_only_itself(operation: dict, top: dict) -> 
     result = convert(document)  # never raises
     if not top:
         assert "good" in [tool.name for tool in result.manual.tools]
+
+
+def test_openapi_32_additional_operations_and_querystring_are_named() -> None:
+    querystring = {"name": "filter", "in": "querystring", "required": True, "content": {"application/json": {}}}
+    result = convert(doc({
+        "/a": {"additionalOperations": {"LINK": op()}, "get": op(parameters=[querystring])},
+        "/b": {"query": op()},
+        "/ok": {"get": op(parameters=[{"name": "c", "in": "cookie", "schema": {"type": "string"}}])},
+    }))  # fmt: skip
+    assert [t.name for t in result.manual.tools] == ["get_ok"]
+    assert list(result.manual.tools[0].inputs.properties) == []  # an optional cookie is left out
+    assert result.errors == [
+        "GET /a: skipped: its required querystring parameter 'filter' cannot be sent",
+        "LINK /a: skipped: HTTP method LINK is not supported by streamable_http tools",
+        "QUERY /b: skipped: HTTP method QUERY is not supported by streamable_http tools",
+    ]

@@ -132,7 +132,19 @@ def _operations(document: dict[str, Any], errors: list[str]) -> list[_Operation]
             operation = path_item.get(method)
             if isinstance(operation, dict):
                 found.append(_Operation(str(path), method, operation, path_item))
+        found.extend(_additional_operations(str(path), path_item))
     return found
+
+
+def _additional_operations(path: str, path_item: dict[str, Any]) -> list[_Operation]:
+    """OpenAPI 3.2's ``additionalOperations`` (methods such as LINK or COPY):
+    listed so each is reported, by its method, as not supported."""
+    extra = path_item.get("additionalOperations")
+    if not isinstance(extra, dict):
+        return []
+    return [
+        _Operation(path, str(method).lower(), op, path_item) for method, op in extra.items() if isinstance(op, dict)
+    ]
 
 
 # -- one operation -----------------------------------------------------------------------
@@ -216,6 +228,8 @@ def _inputs(
     for parameter in parameters:
         if parameter["in"] in ("path", "query", "header"):
             _add_parameter(context, parameter, properties, required)
+        elif parameter["in"] in ("cookie", "querystring") and parameter.get("required"):
+            raise OperationError(f"its required {parameter['in']} parameter {parameter['name']!r} cannot be sent")
     headers = [str(p["name"]) for p in parameters if p["in"] == "header"]
     if body is not None:
         if BODY_ARGUMENT in properties:
