@@ -79,7 +79,13 @@ class JsonSeqDecoder(ItemDecoder):
                 raise self._error  # type: ignore[misc]  # set by _oversized
             return []
         out: list[Any] = []
+        self._walk(data, out)
+        return self._deliver(out)
+
+    def _walk(self, data: bytes, out: list[Any]) -> None:
+        """Records and pieces of records in ``data``, RS by RS."""
         pos = 0
+        batch = True  # one batch attempt per chunk: a failed one is not retried record by record
         while True:
             rs = data.find(_RS, pos)
             self._take(data, pos, len(data) if rs < 0 else rs, out)
@@ -88,13 +94,13 @@ class JsonSeqDecoder(ItemDecoder):
             self._end_record(out, at_eof=False)
             if self._error is not None or self.finished:
                 break
-            pos = self._whole_records(data, rs, out)
+            pos = self._whole_records(data, rs, out) if batch else rs
             if pos == rs:  # no batch: open the record that starts here
+                batch = False
                 self._record += 1
                 self._open = True
                 self._next_try = 0
                 pos = rs + 1
-        return self._deliver(out)
 
     def _whole_records(self, data: bytes, rs: int, out: list[Any]) -> int:
         """The fast path: the records from the RS at ``rs`` to the chunk's last
