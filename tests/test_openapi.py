@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from utcp_http_stream.openapi import convert_openapi, is_openapi, placeholder_name
+from utcp_http_stream.openapi import convert_openapi, is_openapi
 
 DOC_URL = "https://api.example.com/specs/openapi.json"
 
@@ -35,14 +35,6 @@ def template(document: dict, source_url: str | None = DOC_URL) -> Any:
 def test_detection() -> None:
     assert is_openapi({"openapi": "3.2.0"}) and is_openapi({"swagger": "2.0"})
     assert not is_openapi({"tools": []}) and not is_openapi([1])
-
-
-@pytest.mark.parametrize(
-    ("scheme", "variable"),
-    [("inventory_key", "INVENTORY_KEY"), ("api-key", "API_KEY"), ("ApiKeyAuth", "APIKEYAUTH"), ("a.b c", "A_B_C")],
-)
-def test_placeholder_names(scheme: str, variable: str) -> None:
-    assert placeholder_name(scheme) == variable
 
 
 def test_names_descriptions_tags_and_version() -> None:
@@ -176,45 +168,6 @@ def test_item_schema_and_json_schema_become_outputs() -> None:
     }))  # fmt: skip
     outputs = [t.outputs.model_dump(exclude_none=True) for t in result.manual.tools]
     assert outputs == [{"type": "array", "items": item}, {"type": "array", "items": item}, item, {}]
-
-
-@pytest.mark.parametrize(
-    ("scheme", "auth"),
-    [
-        ({"type": "apiKey", "in": "header", "name": "X-Key"},
-         {"auth_type": "api_key", "api_key": "${MY_SCHEME}", "var_name": "X-Key", "location": "header"}),
-        ({"type": "apiKey", "in": "query", "name": "key"},
-         {"auth_type": "api_key", "api_key": "${MY_SCHEME}", "var_name": "key", "location": "query"}),
-        ({"type": "apiKey", "in": "cookie", "name": "sid"},
-         {"auth_type": "api_key", "api_key": "${MY_SCHEME}", "var_name": "sid", "location": "cookie"}),
-        ({"type": "http", "scheme": "bearer"},
-         {"auth_type": "api_key", "api_key": "Bearer ${MY_SCHEME}", "var_name": "Authorization",
-          "location": "header"}),
-        ({"type": "http", "scheme": "Basic"},
-         {"auth_type": "basic", "username": "${MY_SCHEME_USERNAME}", "password": "${MY_SCHEME_PASSWORD}"}),
-        ({"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {"r": ""}}}},
-         {"auth_type": "oauth2", "token_url": "https://api.example.com/oauth/token",
-          "client_id": "${MY_SCHEME_CLIENT_ID}", "client_secret": "${MY_SCHEME_CLIENT_SECRET}", "scope": "r w"}),
-    ],
-)  # fmt: skip
-def test_security_schemes_become_auth_with_placeholders(scheme: dict, auth: dict) -> None:
-    document = doc(
-        {"/s": {"get": op(security=[{"my-scheme": ["r", "w"]}])}},
-        components={"securitySchemes": {"my-scheme": scheme}},
-    )
-    made = convert(document).manual.tools[0].tool_call_template.auth
-    assert {k: getattr(made, k) for k in auth} == auth
-
-
-def test_unsupported_security_registers_without_auth_and_says_so() -> None:
-    document = doc(
-        {"/s": {"get": op()}},
-        security=[{"oidc": []}],
-        components={"securitySchemes": {"oidc": {"type": "openIdConnect", "openIdConnectUrl": "https://x"}}},
-    )
-    result = convert(document)
-    assert result.manual.tools[0].tool_call_template.auth is None
-    assert result.errors == ["GET /s: registered without auth: its security (oidc) is not supported"]
 
 
 def test_unsupported_method_and_broken_parameter_cost_only_their_operation() -> None:

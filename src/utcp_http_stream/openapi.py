@@ -9,7 +9,7 @@ every rule a discovered UTCP manual obeys (per-tool validation, no loopback
 tool URLs in a document from a non-loopback origin) applies to them too.
 
 Security schemes become auth whose secrets are ``${PLACEHOLDER}`` variables
-the user sets, named by :func:`placeholder_name`.
+the user sets, named by :func:`placeholder_name` (``openapi_security.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 from utcp_http_stream.decoders.framing import framing_for_content_type
 from utcp_http_stream.manual import ManualParseResult, parse_manual
 from utcp_http_stream.openapi_schema import SchemaError, SchemaResolver
+from utcp_http_stream.openapi_security import SecuritySchemes, placeholder_name
 
 __all__ = ["BODY_ARGUMENT", "convert_openapi", "is_openapi", "placeholder_name"]
 
@@ -30,7 +31,6 @@ BODY_ARGUMENT = "body"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace", "query")
 _SUPPORTED_METHODS = ("get", "put", "post", "delete", "head", "patch")
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]+")
-_NOT_A_VARIABLE = re.compile(r"[^A-Za-z0-9]")
 _SERVER_VARIABLE = re.compile(r"\{([^{}]*)\}")
 _FORM = "application/x-www-form-urlencoded"
 
@@ -60,13 +60,19 @@ class _Context:
     """What every operation's conversion reads: the document, its schemas,
     where it came from."""
 
-    __slots__ = ("document", "resolver", "source_url", "swagger")
+    __slots__ = ("document", "resolver", "security", "source_url", "swagger")
 
     def __init__(self, document: dict[str, Any], source_url: str | None) -> None:
         self.document = document
         self.resolver = SchemaResolver(document)
         self.source_url = source_url
         self.swagger = "swagger" in document and "openapi" not in document
+        self.security = SecuritySchemes(
+            _security_schemes(document, swagger=self.swagger),
+            swagger=self.swagger,
+            deref=self.resolver.deref,
+            absolute=lambda url: _absolute(self, url),
+        )
 
 
 # -- entry points ----------------------------------------------------------------------
@@ -75,13 +81,6 @@ class _Context:
 def is_openapi(document: Any) -> bool:
     """True for an OpenAPI 3.x or Swagger 2.0 document (by its top-level key)."""
     return isinstance(document, dict) and ("openapi" in document or "swagger" in document)
-
-
-def placeholder_name(scheme: str) -> str:
-    """The variable a security scheme's secret is read from: the scheme's name
-    upper-cased, every character but letters and digits as ``_``
-    (``inventory_key`` -> ``INVENTORY_KEY``, ``api-key`` -> ``API_KEY``)."""
-    return _NOT_A_VARIABLE.sub("_", scheme).upper()
 
 
 def convert_openapi(document: dict[str, Any], *, source_url: str | None = None) -> ManualParseResult:
@@ -490,76 +489,17 @@ def _swagger_base(context: _Context) -> str:
 
 
 def _auth(context: _Context, op: _Operation, errors: list[str]) -> dict[str, Any] | None:
-    """The auth of the first security requirement this plugin can satisfy:
-    one scheme of a supported type. An empty requirement allows anonymous
-    calls, so no auth is set."""
     requirements = op.operation.get("security", context.document.get("security"))
-    unsupported: list[str] = []
-    for requirement in _as_list(requirements):
-        if not isinstance(requirement, dict) or not requirement:
-            return None
-        if len(requirement) == 1:
-            ((name, scopes),) = requirement.items()
-            auth = _scheme_auth(context, str(name), scopes)
-            if auth is not None:
-                return auth
-        unsupported.append(" + ".join(map(str, requirement)))
+    auth, unsupported = context.security.auth_for(requirements)
     if unsupported:
         errors.append(f"{op.label}: registered without auth: its security ({'; '.join(unsupported)}) is not supported")
-    return None
+    return auth
 
 
-def _security_schemes(context: _Context) -> dict[str, Any]:
-    if context.swagger:
-        schemes = context.document.get("securityDefinitions")
+def _security_schemes(document: dict[str, Any], *, swagger: bool) -> dict[str, Any]:
+    if swagger:
+        schemes = document.get("securityDefinitions")
     else:
-        components = context.document.get("components")
+        components = document.get("components")
         schemes = components.get("securitySchemes") if isinstance(components, dict) else None
     return schemes if isinstance(schemes, dict) else {}
-
-
-def _scheme_auth(context: _Context, name: str, scopes: Any) -> dict[str, Any] | None:
-    scheme = context.resolver.deref(_security_schemes(context).get(name))
-    if not isinstance(scheme, dict):
-        return None
-    variable = placeholder_name(name)
-    kind = str(scheme.get("type"))
-    if kind == "http":  # OpenAPI 3's basic and bearer
-        kind = str(scheme.get("scheme", "")).lower()
-    if kind == "oauth2":
-        return _oauth2(context, scheme, variable, scopes)
-    if kind == "apiKey":
-        return _api_key(scheme, variable)
-    if kind == "basic":
-        return {"auth_type": "basic", "username": f"${{{variable}_USERNAME}}", "password": f"${{{variable}_PASSWORD}}"}
-    if kind == "bearer":
-        return {"auth_type": "api_key", "api_key": f"Bearer ${{{variable}}}", "var_name": "Authorization",
-                "location": "header"}  # fmt: skip
-    return None
-
-
-def _api_key(scheme: dict[str, Any], variable: str) -> dict[str, Any] | None:
-    if scheme.get("in") not in ("header", "query", "cookie") or not scheme.get("name"):
-        return None
-    return {"auth_type": "api_key", "api_key": f"${{{variable}}}", "var_name": str(scheme["name"]),
-            "location": scheme["in"]}  # fmt: skip
-
-
-def _oauth2(context: _Context, scheme: dict[str, Any], variable: str, scopes: Any) -> dict[str, Any] | None:
-    if context.swagger:
-        token_url = scheme.get("tokenUrl") if scheme.get("flow") == "application" else None
-    else:
-        flows = scheme.get("flows") if isinstance(scheme.get("flows"), dict) else {}
-        flow = flows.get("clientCredentials")
-        token_url = flow.get("tokenUrl") if isinstance(flow, dict) else None
-    if not isinstance(token_url, str):
-        return None  # only the client credentials flow runs without a user
-    auth: dict[str, Any] = {
-        "auth_type": "oauth2",
-        "token_url": _absolute(context, token_url),
-        "client_id": f"${{{variable}_CLIENT_ID}}",
-        "client_secret": f"${{{variable}_CLIENT_SECRET}}",
-    }
-    if isinstance(scopes, list) and scopes:
-        auth["scope"] = " ".join(map(str, scopes))
-    return auth
