@@ -5,7 +5,7 @@ bytes, SSE events shaped like OpenAI chat deltas, text lines, one large JSON
 document, opaque bytes) split into 1 KiB and 64 KiB chunks, as a socket would
 deliver it. The chunks are cut before timing; each number is the best of 3.
 
-The second table feeds one 4 MiB line (ndjson, text, sse) in 64-byte pieces and
+The second table feeds one 4 MiB line (ndjson, json_seq, text, sse) in 64-byte pieces and
 in one piece: the buffers promise O(n) work whatever the chunking, so the ratio
 must stay small (target: within 3x). A quadratic buffer would show ~1000x. Part
 of the ratio is the fixed cost of 65536 ``feed()`` calls (about 0.3 us each),
@@ -61,6 +61,11 @@ def ndjson_body(size: int) -> bytes:
     return _repeat_to(b"".join(lines), size)
 
 
+def json_seq_body(size: int) -> bytes:
+    """The ndjson records as RFC 7464 records (RS before each line)."""
+    return b"".join(b"\x1e" + line + b"\n" for line in ndjson_body(size).splitlines())
+
+
 def sse_body(size: int) -> bytes:
     events = []
     for i, word in enumerate(["Hello", ",", " world", "!", " How", " can", " I", " help", " you", " today?"]):
@@ -95,6 +100,7 @@ BODIES: dict[str, Callable[[int], bytes]] = {
     "bytes": bytes_body,
     "text": text_body,
     "ndjson": ndjson_body,
+    "json_seq": json_seq_body,
     "sse": sse_body,
     "json": json_body,
 }
@@ -151,6 +157,8 @@ def _long_line(framing: str, size: int) -> bytes:
     payload = b"x" * size
     if framing == "ndjson":
         return b'"' + payload + b'"\n'
+    if framing == "json_seq":
+        return b'\x1e"' + payload + b'"\n'
     if framing == "sse":
         return b"data: " + payload + b"\n\n"
     return payload + b"\n"
@@ -158,7 +166,7 @@ def _long_line(framing: str, size: int) -> bytes:
 
 def long_lines(repeat: int = 3) -> list[dict[str, Any]]:
     rows = []
-    for framing in ("ndjson", "text", "sse"):
+    for framing in ("ndjson", "json_seq", "text", "sse"):
         body = _long_line(framing, LONG_LINE_BYTES)
         half = _long_line(framing, LONG_LINE_BYTES // 2)
         pieces = _chunks(body, PIECE)

@@ -88,4 +88,4 @@ def test_unknown_format() -> None:
 
 
 def test_framings() -> None:
-    assert FRAMINGS == ("ndjson", "sse", "json", "text", "bytes")
+    assert FRAMINGS == ("ndjson", "sse", "json_seq", "json", "text", "bytes")

@@ -19,9 +19,11 @@ from utcp.interfaces.communication_protocol import CommunicationProtocol
 
 from utcp_http_stream import CALL_TEMPLATE_TYPES
 from utcp_http_stream.arguments import check_arguments
+from utcp_http_stream.documents import discovery_urls, load_document, manual_from_document
 from utcp_http_stream.errors import HttpStreamError
-from utcp_http_stream.manual import parse_manual
-from utcp_http_stream.security import printable_excerpt
+from utcp_http_stream.manual import ManualParseResult
+from utcp_http_stream.security import printable_excerpt, redact_url
+from utcp_http_stream.template import StreamableHttpCallTemplate
 from utcp_http_stream.transport import StreamClient, coerce_template
 
 if TYPE_CHECKING:
@@ -61,9 +63,7 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         """
         _allow_both_names(manual_call_template)
         try:
-            template = coerce_template(manual_call_template)
-            document, final_url = await self.client.fetch_json(template, limit=template.max_item_bytes)
-            parsed = parse_manual(document, source_url=final_url)
+            parsed = await self._discover(coerce_template(manual_call_template))
         except (HttpStreamError, ValueError) as exc:
             return self._failed(manual_call_template, str(exc))
         except Exception as exc:  # keep the contract: nothing escapes to the client
@@ -78,6 +78,23 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
             success=True,
             errors=parsed.errors,
         )
+
+    async def _discover(self, template: StreamableHttpCallTemplate) -> ManualParseResult:
+        """The manual at the template's URL (a UTCP manual or an OpenAPI
+        document); a bare origin tries ``/utcp``, then ``/openapi.json``."""
+        failures: list[str] = []
+        for url in discovery_urls(template.url):
+            try:
+                body, content_type, final_url = await self.client.fetch_document(
+                    template.model_copy(update={"url": url}), limit=template.max_item_bytes
+                )
+                document = load_document(body, content_type)
+                return manual_from_document(document, source_url=final_url)
+            except HttpStreamError as exc:  # names the URL itself
+                failures.append(str(exc))
+            except ValueError as exc:
+                failures.append(f"{redact_url(url)}: {exc}")
+        raise HttpStreamError("; ".join(failures))
 
     @staticmethod
     def _failed(manual_call_template: CallTemplate, message: str, *, exc_info: bool = False) -> RegisterManualResult:

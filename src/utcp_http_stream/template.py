@@ -33,10 +33,10 @@ __all__ = [
 ]
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-STREAM_FORMATS = ("auto", "bytes", "text", "ndjson", "sse", "json")
+STREAM_FORMATS = ("auto", "bytes", "text", "ndjson", "sse", "json", "json_seq")
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
-StreamFormat = Literal["auto", "bytes", "text", "ndjson", "sse", "json"]
+StreamFormat = Literal["auto", "bytes", "text", "ndjson", "sse", "json", "json_seq"]
 
 logger = logging.getLogger(__name__)
 

@@ -67,6 +67,10 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         from utcp_http_stream.cli.validate import run_validate
 
         return run_validate(args, console)
+    if command == "convert":
+        from utcp_http_stream.cli.convert import run_convert
+
+        return run_convert(args, console)
     if command == "demo":
         from utcp_http_stream.cli.demo import run_demo as runner
     elif command == "serve-demo":

@@ -139,4 +139,8 @@ def describe_template(template: Any) -> str:
     select = getattr(template, "select", None)
     if select:
         text += f", select {select}"
+    if getattr(template, "auth", None) is not None:
+        from utcp_http_stream.cli.convert import auth_summary
+
+        text += f", auth {auth_summary(template.auth)}"
     return text + "]"

@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--content-type", metavar="TYPE", help="Content-Type of the body")
     request.add_argument(
         "--format",
-        choices=("auto", "sse", "ndjson", "json", "text", "bytes"),
+        choices=("auto", "sse", "ndjson", "json_seq", "json", "text", "bytes"),
         default="auto",
         help="framing of the response (default: from its Content-Type)",
     )
@@ -179,6 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--connect-timeout", type=int, default=5_000, metavar="MS", help="until headers")
     request.add_argument("--idle-timeout", type=int, metavar="MS", help="between two pieces of body")
     _output_options(request)
+
+    convert = sub.add_parser(
+        "convert",
+        parents=[common],
+        help="write the UTCP manual an OpenAPI document converts to",
+        description="Convert an OpenAPI 3.x or Swagger 2.0 document (JSON or YAML, a file or a URL) to the UTCP "
+        "manual register_manual would build from it, to review, edit and commit. Operations that cannot be "
+        "converted are named on stderr.",
+    )
+    convert.add_argument("spec", metavar="SPEC", help="an OpenAPI document: file or URL")
+    convert.add_argument("-o", "--output", metavar="FILE", help="write the manual to FILE (default: stdout)")
+    convert.add_argument(
+        "--base-url", metavar="URL", help="resolve relative server URLs against URL (default: SPEC's URL)"
+    )
 
     validate = sub.add_parser(
         "validate",

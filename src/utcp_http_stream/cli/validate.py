@@ -24,6 +24,7 @@ from typing import Any
 
 from utcp_http_stream.cli.arguments import document_kind, load_json
 from utcp_http_stream.cli.console import Console
+from utcp_http_stream.cli.convert import validate_openapi_file
 from utcp_http_stream.cli.failures import EXIT_OK, EXIT_USAGE, CliError
 
 __all__ = ["Report", "check_document", "run_validate", "upgrade_document"]
@@ -372,6 +373,9 @@ def run_validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _validate_file(path: Path, args: argparse.Namespace, console: Console) -> int:
+    openapi = validate_openapi_file(path, console)
+    if openapi is not None:
+        return openapi
     document = load_json(path)
     upgraded, changed = upgrade_document(document)
     report = check_document(upgraded)

@@ -26,7 +26,7 @@ def aggregate(framing: str, items: list[Any], mode: str = "auto") -> Any:
     - ``json``: the document (``None`` when the stream produced none);
     - ``text``: the lines joined with ``"\\n"`` (the body's last line ending,
       if any, is not restored);
-    - ``ndjson``/``sse``: the list of items; with ``mode="concat"``, all-str
+    - ``ndjson``/``sse``/``json_seq``: the list of items; with ``mode="concat"``, all-str
       items joined into one str (``""`` for no items) and all-bytes items into
       one bytes, any other mix returned as the list.
 

@@ -10,6 +10,7 @@ from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, ON_MALFORMED,
 from utcp_http_stream.decoders.chunks import BytesDecoder
 from utcp_http_stream.decoders.document import JsonDecoder
 from utcp_http_stream.decoders.framing import FRAMINGS
+from utcp_http_stream.decoders.json_seq import JsonSeqDecoder
 from utcp_http_stream.decoders.ndjson import NdjsonDecoder
 from utcp_http_stream.decoders.pointer import compile_pointer
 from utcp_http_stream.decoders.sse_items import SseDecoder
@@ -60,7 +61,7 @@ def build_decoder(
         raise TemplateError(f"select: {exc}") from None
     if pointer is not None and framing in ("text", "bytes"):
         raise TemplateError(
-            f"select needs a JSON framing (ndjson, sse or json), but the framing is {framing}; "
+            f"select needs a JSON framing (ndjson, sse, json_seq or json), but the framing is {framing}; "
             "remove select from the call template or set stream_format to a JSON framing"
         )
     if sse_event_types is not None and (
@@ -73,6 +74,10 @@ def build_decoder(
         return TextDecoder(charset, max_item_bytes=max_item_bytes, on_malformed=on_malformed, stop_marker=stop_marker)
     if framing == "ndjson":
         return NdjsonDecoder(
+            max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer, stop_marker=stop_marker
+        )
+    if framing == "json_seq":
+        return JsonSeqDecoder(
             max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer, stop_marker=stop_marker
         )
     if framing == "sse":

@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 #: Every framing a decoder exists for.
-FRAMINGS: tuple[str, ...] = ("ndjson", "sse", "json", "text", "bytes")
+FRAMINGS: tuple[str, ...] = ("ndjson", "sse", "json_seq", "json", "text", "bytes")
 
 #: Exact media types (lower case, no parameters) and their framing. Checked
 #: before the ``+json`` suffix and ``text/*`` rules below.
@@ -28,6 +28,7 @@ MEDIA_TYPE_FRAMINGS: dict[str, str] = {
     "application/json-lines": "ndjson",
     "application/x-jsonlines": "ndjson",
     "text/event-stream": "sse",
+    "application/json-seq": "json_seq",
     "application/json": "json",
 }
 
@@ -38,6 +39,7 @@ ACCEPT_HEADERS: dict[str, str] = {
         "application/x-ndjson, application/jsonl;q=0.9, application/json-lines;q=0.9, "
         "application/x-jsonlines;q=0.9, application/json;q=0.5"
     ),
+    "json_seq": "application/json-seq",
     "json": "application/json",
     "text": "text/plain, text/*;q=0.9",
     "bytes": "application/octet-stream, */*;q=0.5",

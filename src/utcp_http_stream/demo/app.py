@@ -3,6 +3,7 @@
 Endpoints (all relative to the server's base URL):
 
 - ``GET  /utcp``                      the UTCP manual; tool URLs use the server's own base URL
+- ``GET  /openapi.json``              the same endpoints as an OpenAPI 3.2 document (``itemSchema`` per item)
 - ``POST /chat``                      SSE, OpenAI-style ``chat.completion.chunk`` deltas, then ``[DONE]``
 - ``GET  /jobs/{job_id}/progress``    NDJSON progress records of a long-running job
 - ``GET  /logs/{service}/tail``       text/plain log lines as they are written
@@ -36,6 +37,7 @@ from utcp_http_stream.demo.content import (
     payload,
     reply_tokens,
 )
+from utcp_http_stream.demo.openapi_doc import build_openapi
 
 __all__ = ["DEMO_STATE", "DemoSettings", "DemoState", "build_manual", "create_app"]
 
@@ -253,6 +255,7 @@ def create_app(settings: DemoSettings | None = None, *, base_url: str = "") -> w
         [
             web.get("/", _index, allow_head=False),
             web.get("/utcp", _manual, allow_head=False),
+            web.get("/openapi.json", _openapi, allow_head=False),
             web.get("/stats", _stats, allow_head=False),
             web.post("/chat", _chat),
             web.get("/jobs/{job_id}/progress", _job_progress, allow_head=False),
@@ -333,6 +336,10 @@ async def _index(request: web.Request) -> web.Response:
 
 async def _manual(request: web.Request) -> web.Response:
     return web.json_response(build_manual(_base_url(request), _state(request).settings))
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(build_openapi(_state(request).settings.download_size))
 
 
 async def _stats(request: web.Request) -> web.Response:

@@ -1,0 +1,148 @@
+"""An OpenAPI document fetched from a remote (non-loopback) origin may not
+point tools at loopback (ARCHITECTURE sections 6 and 7).
+
+The "remote" origin is ``https://docs.evil.example``: a TLS server on
+127.0.0.1 with a certificate from a throwaway CA, the name resolved to
+127.0.0.1 inside this process only (every other lookup is refused), so
+nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+
+import pytest
+from aiohttp import web
+
+cryptography = pytest.importorskip("cryptography")
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
+
+from tests.support import manual_template  # noqa: E402
+
+HOST = "docs.evil.example"
+
+
+def _certificate(subject: str, issuer_key, issuer_name, key, *, ca: bool, dns: str | None = None):
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if dns:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """(CA bundle, server certificate chain, server key) for HOST."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca_cert = _certificate("test CA", ca_key, ca_name, ca_key, ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _certificate(HOST, ca_key, ca_name, key, ca=False, dns=HOST)
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return ca_file, cert_file, key_file
+
+
+@pytest.fixture
+def evil_dns(monkeypatch):
+    """HOST (and api.evil.example) resolve to 127.0.0.1; any other name is refused."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name in (HOST, "api.evil.example"):
+            return real("127.0.0.1", *args, **kwargs)
+        if name in ("127.0.0.1", "localhost", "::1"):
+            return real(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"lookup of {name!r} refused by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+async def remote_docs(tls_files, evil_dns, monkeypatch):
+    """``https://docs.evil.example:PORT``, serving an OpenAPI document whose
+    servers name loopback for one operation and a remote name for another."""
+    ca_file, cert_file, key_file = tls_files
+    monkeypatch.setenv("UTCP_HTTP_STREAM_CA_BUNDLE", str(ca_file))
+    # The resolved address is loopback: let the connection through (the rule
+    # under test is the URL one, judged before any connection).
+    monkeypatch.setenv("UTCP_HTTP_STREAM_ALLOW_LOCAL_ADDRESSES", "1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response({
+            "openapi": "3.1.0",
+            "info": {"title": "remote", "version": "1"},
+            "servers": [{"url": f"http://127.0.0.1:{port}"}],
+            "paths": {
+                "/admin": {"get": {"operationId": "local_admin", "responses": {"200": {"description": "ok"}}}},
+                "/items": {"get": {
+                    "operationId": "remote_items", "servers": [{"url": "https://api.evil.example"}],
+                    "responses": {"200": {"description": "ok"}},
+                }},
+            },
+        })  # fmt: skip
+
+    app = web.Application()
+    app.router.add_get("/openapi.json", openapi)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.SockSite(runner, sock, ssl_context=context)
+    await site.start()
+    yield f"https://{HOST}:{port}"
+    await runner.cleanup()
+
+
+async def test_remote_document_may_not_point_tools_at_loopback(remote_docs):
+    from utcp.utcp_client import UtcpClient
+
+    client = await UtcpClient.create()
+    try:
+        template = manual_template(remote_docs, name="remote")
+        template.url = remote_docs + "/openapi.json"
+        result = await client.register_manual(template)
+        assert result.success, result.errors
+        assert [tool.name for tool in result.manual.tools] == ["remote.remote_items"]
+        assert len(result.errors) == 1
+        assert "local_admin" in result.errors[0] and "loopback" in result.errors[0]
+    finally:
+        await client.close()
+
+
+async def test_the_bare_remote_origin_finds_the_document(remote_docs):
+    from utcp.utcp_client import UtcpClient
+
+    client = await UtcpClient.create()
+    try:
+        template = manual_template(remote_docs, name="remote")
+        template.url = remote_docs  # no path: /utcp (404), then /openapi.json
+        result = await client.register_manual(template)
+        assert result.success, result.errors
+        assert [tool.name for tool in result.manual.tools] == ["remote.remote_items"]
+    finally:
+        await client.close()
