@@ -122,10 +122,10 @@ def test_api_key_in_header_query_and_cookie():
 
 
 def test_basic_auth_header():
-    auth = {"auth_type": "basic", "username": "u", "password": "p"}
+    auth = {"auth_type": "basic", "username": "u", "password": "pw-1"}
     r = build_request(make(url="https://h.example/u", auth=auth), {})
-    assert r.headers["Authorization"] == "Basic dTpw"
-    assert "p" in r.secrets
+    assert r.headers["Authorization"] == "Basic dTpwdy0x"
+    assert "pw-1" in r.secrets and "dTpwdy0x" in r.secrets
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from utcp_http_stream.security import printable_excerpt, redact_text
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 from utcp_http_stream.transport.body import INTERRUPTIONS, BodyReader, IdleTimeout, idle_seconds, reason
+from utcp_http_stream.transport.guard import ConnectGuard, connecting
 from utcp_http_stream.transport.oauth import fetch_token
 from utcp_http_stream.transport.response import StreamResponse
 from utcp_http_stream.transport.tls import ssl_context
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ERROR_BODY_LIMIT = 4096
+#: Longest wait for an error body, never past the call's own deadline.
+_ERROR_BODY_WAIT_S = 2.0
 # Every limit is enforced by this package (the header wait here, idle and
 # total per body read in transport.body): aiohttp's own timers would add a
 # timer per request and a context per read, and its sock_read drops buffered
@@ -113,6 +116,7 @@ class StreamClient:
                 limit_per_host=settings.max_connections_per_host,
                 ttl_dns_cache=300,
                 ssl=ssl_context(settings),
+                socket_factory=ConnectGuard(settings.allow_local_addresses).socket_factory,
             )
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -197,7 +201,7 @@ class StreamClient:
         try:
             return json.loads(body), final.url
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            excerpt = redact_text(printable_excerpt(body, 120), final.secrets)
+            excerpt = printable_excerpt(redact_text(body.decode("utf-8", "replace"), final.secrets), 120)
             raise HttpStreamError(
                 f"the document at {final.safe_url} is not valid JSON ({exc}); it starts with: {excerpt!r}"
             ) from None
@@ -236,7 +240,7 @@ class StreamClient:
                 logger.info("tool endpoint %s answered 401; refreshing the OAuth2 token once", final.safe_url)
                 continue
             if not 200 <= response.status < 300:
-                raise await self._status_error(response, final)
+                raise await self._status_error(response, final, deadline)
             return response, final
 
     async def _send_following_redirects(
@@ -273,14 +277,15 @@ class StreamClient:
             header_wait = min(header_wait, remaining)
         try:
             async with asyncio.timeout(header_wait):
-                return await session.request(
-                    request.method,
-                    URL(request.url, encoded=True),
-                    headers=request.headers,
-                    data=request.body,
-                    allow_redirects=False,
-                    timeout=_NO_AIOHTTP_TIMEOUT,
-                )
+                with connecting(request.url, trust_env=self.settings.trust_env):
+                    return await session.request(
+                        request.method,
+                        URL(request.url, encoded=True),
+                        headers=request.headers,
+                        data=request.body,
+                        allow_redirects=False,
+                        timeout=_NO_AIOHTTP_TIMEOUT,
+                    )
         except TimeoutError:
             if deadline.expired():
                 raise StreamTimeoutError(
@@ -313,10 +318,13 @@ class StreamClient:
                 f"the server at {request.safe_url} sent a malformed HTTP response ({detail})", 0
             ) from None
 
-    async def _status_error(self, response: aiohttp.ClientResponse, request: PreparedRequest) -> HttpStatusError:
+    async def _status_error(
+        self, response: aiohttp.ClientResponse, request: PreparedRequest, deadline: Deadline
+    ) -> HttpStatusError:
         detail = b""
+        remaining = deadline.remaining()
         try:
-            async with asyncio.timeout(2.0):
+            async with asyncio.timeout(_ERROR_BODY_WAIT_S if remaining is None else min(_ERROR_BODY_WAIT_S, remaining)):
                 detail = await response.content.read(_ERROR_BODY_LIMIT)
         except (TimeoutError, aiohttp.ClientError, ConnectionError):
             pass
@@ -324,10 +332,11 @@ class StreamClient:
             response.close()
         charset = charset_of(response.headers.get("Content-Type")) or "utf-8"
         try:
-            text = printable_excerpt(detail, 300, charset)
+            body = detail.decode(charset, errors="replace")
         except LookupError:
-            text = printable_excerpt(detail, 300)
-        text = redact_text(text, request.secrets)
+            body = detail.decode("utf-8", errors="replace")
+        # Scrubbed before the excerpt is cut: a secret straddling the cut leaks nothing.
+        text = printable_excerpt(redact_text(body, request.secrets), 300)
         error = HttpStatusError(response.status, response.reason or "", request.safe_url, text)
         error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         return error

@@ -19,6 +19,7 @@ from utcp_http_stream.auth import auth_secrets, basic_header
 from utcp_http_stream.errors import AuthError, InsecureUrlError
 from utcp_http_stream.security import check_url, printable_excerpt, redact_text, redact_url
 from utcp_http_stream.transport.body import reason
+from utcp_http_stream.transport.guard import connecting
 
 __all__ = ["fetch_token"]
 
@@ -64,15 +65,18 @@ async def _post_token(
     session: aiohttp.ClientSession, url: str, form: dict[str, str], headers: dict[str, str], safe_url: str
 ) -> tuple[int, Any, str]:
     try:
-        async with session.post(
-            url,
-            data=form,
-            headers={"Accept": "application/json", **headers},
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=_TOKEN_TIMEOUT_S),
-        ) as response:
-            body = await response.content.read(64 * 1024)
-            status = response.status
+        with connecting(url):
+            async with session.post(
+                url,
+                data=form,
+                headers={"Accept": "application/json", **headers},
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=_TOKEN_TIMEOUT_S),
+            ) as response:
+                body = await response.content.read(64 * 1024)
+                status = response.status
+    except InsecureUrlError as exc:
+        raise AuthError(str(exc)) from None
     except TimeoutError:
         raise AuthError(f"token endpoint {safe_url} did not answer within {_TOKEN_TIMEOUT_S:.0f} s") from None
     except aiohttp.ClientError as exc:
