@@ -19,7 +19,7 @@ from utcp.interfaces.communication_protocol import CommunicationProtocol
 
 from utcp_http_stream.errors import HttpStreamError
 from utcp_http_stream.manual import parse_manual
-from utcp_http_stream.security import printable_excerpt
+from utcp_http_stream.security import printable_excerpt, scrub
 from utcp_http_stream.transport import StreamClient, coerce_template
 
 if TYPE_CHECKING:
@@ -33,6 +33,17 @@ logger = logging.getLogger(__name__)
 def _namespace(tool_name: str) -> str:
     """The manual name UtcpClient namespaces variables with."""
     return tool_name.split(".", 1)[0]
+
+
+async def _raw_template(caller: UtcpClient | None, tool_name: str) -> CallTemplate | None:
+    """The tool's call template before UtcpClient substituted its variables
+    (comparing the two tells which values are secrets), or None."""
+    config = getattr(caller, "config", None)
+    repository = getattr(config, "tool_repository", None)
+    if repository is None:
+        return None
+    tool = await repository.get_tool(tool_name)
+    return tool.tool_call_template if tool is not None else None
 
 
 class StreamableHttpCommunicationProtocol(CommunicationProtocol):
@@ -56,7 +67,7 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
             document, final_url = await self.client.fetch_json(template, limit=template.max_item_bytes)
             parsed = parse_manual(document, source_url=final_url)
         except (HttpStreamError, ValueError) as exc:
-            return self._failed(manual_call_template, str(exc))
+            return self._failed(manual_call_template, scrub(str(exc), ()))
         except Exception as exc:  # keep the contract: nothing escapes to the client
             logger.exception("unexpected error while registering manual %r", manual_call_template.name)
             return self._failed(manual_call_template, f"{type(exc).__name__}: {printable_excerpt(str(exc), 300)}")
@@ -87,7 +98,10 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
     ) -> AsyncGenerator[Any, None]:
         """Yield each decoded item the moment it arrives."""
         async with self.client.stream(
-            tool_call_template, tool_args, variable_namespace=_namespace(tool_name)
+            tool_call_template,
+            tool_args,
+            variable_namespace=_namespace(tool_name),
+            raw_template=await _raw_template(caller, tool_name),
         ) as response:
             async for batch in response.iter_batches():
                 for item in batch:
@@ -98,7 +112,12 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
     ) -> Any:
         """The aggregated result: bytes, the JSON document, the text, or the
         list of items (ARCHITECTURE section 3)."""
-        return await self.client.call(tool_call_template, tool_args, variable_namespace=_namespace(tool_name))
+        return await self.client.call(
+            tool_call_template,
+            tool_args,
+            variable_namespace=_namespace(tool_name),
+            raw_template=await _raw_template(caller, tool_name),
+        )
 
     async def close(self) -> None:
         await self.client.close()

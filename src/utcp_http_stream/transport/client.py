@@ -27,7 +27,7 @@ from utcp_http_stream.errors import (
 )
 from utcp_http_stream.request import PreparedRequest, build_request, redirect_request
 from utcp_http_stream.retry import Deadline, retry_after_seconds
-from utcp_http_stream.security import printable_excerpt, redact_text
+from utcp_http_stream.security import printable_excerpt, redact_text, scrub_error
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 from utcp_http_stream.transport.body import INTERRUPTIONS, BodyReader, IdleTimeout, idle_seconds, reason
@@ -143,6 +143,7 @@ class StreamClient:
         args: Mapping[str, Any] | None = None,
         *,
         variable_namespace: str | None = None,
+        raw_template: Any = None,
     ) -> _StreamContext:
         """Open a streaming call: ``async with client.stream(t, args) as resp``.
 
@@ -151,8 +152,11 @@ class StreamClient:
         iterating ``resp`` yields decoded items as they arrive; leaving the
         block closes the connection if the body was not read to its end.
         """
-        tmpl = coerce_template(template)
-        prepared = build_request(tmpl, args, variable_namespace=variable_namespace)
+        try:
+            tmpl = coerce_template(template)
+            prepared = build_request(tmpl, args, variable_namespace=variable_namespace, raw_template=raw_template)
+        except HttpStreamError as exc:
+            raise scrub_error(exc) from None
         return _StreamContext(self, tmpl, prepared)
 
     async def call(
@@ -161,9 +165,12 @@ class StreamClient:
         args: Mapping[str, Any] | None = None,
         *,
         variable_namespace: str | None = None,
+        raw_template: Any = None,
     ) -> Any:
         """The aggregated result of a call (what ``call_tool`` returns)."""
-        async with self.stream(template, args, variable_namespace=variable_namespace) as response:
+        async with self.stream(
+            template, args, variable_namespace=variable_namespace, raw_template=raw_template
+        ) as response:
             return await response.aggregate()
 
     async def fetch_json(self, template: StreamableHttpCallTemplate, *, limit: int) -> tuple[Any, str]:
@@ -388,7 +395,10 @@ class _StreamContext:
 
     async def __aenter__(self) -> StreamResponse:
         response = StreamResponse(self._client, self._template, self._prepared)
-        await response._start()
+        try:
+            await response._start()
+        except HttpStreamError as exc:
+            raise scrub_error(exc, self._prepared.secrets) from None
         self._response = response
         return response
 

@@ -16,10 +16,12 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from utcp_http_stream.decoders import Decoder, aggregate, build_decoder
+from utcp_http_stream.decoders.aggregate import ResultBudget
 from utcp_http_stream.decoders.framing import charset_of, framing_for_content_type
-from utcp_http_stream.errors import HttpStatusError, StreamInterruptedError, TemplateError
+from utcp_http_stream.errors import HttpStatusError, HttpStreamError, StreamInterruptedError, TemplateError
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import RETRYABLE_STATUS, Deadline, backoff_seconds
+from utcp_http_stream.security import scrub_error
 from utcp_http_stream.template import StreamableHttpCallTemplate
 from utcp_http_stream.transport.body import INTERRUPTIONS, BodyReader, buffered_tail, idle_seconds, reason
 
@@ -216,18 +218,27 @@ class StreamResponse:
             await batches.aclose()
 
     async def aggregate(self) -> Any:
-        """Read the whole stream and return what ``call_tool`` returns."""
-        if self.framing == "bytes" and self.template.aggregate == "auto":
-            # No per-chunk slicing, and one copy of the body: each piece is
-            # written once into the buffer whose bytes are returned.
-            buffer = io.BytesIO()
-            async for batch in self._batches(events=False, raw_bytes=True):
-                for chunk in batch:
-                    buffer.write(chunk)
-            return buffer.getvalue()
-        items: list[Any] = []
-        async for batch in self._batches(events=False):
-            items += batch
+        """Read the whole stream and return what ``call_tool`` returns, at
+        most ``max_result_bytes`` of it (clamped to the client's ceiling)."""
+        budget = ResultBudget(self._client.settings.result_bytes(self.template.max_result_bytes))
+        raw_bytes = self.framing == "bytes" and self.template.aggregate == "auto"
+        batches = self._batches(events=False, raw_bytes=raw_bytes)
+        try:
+            if raw_bytes:
+                # No per-chunk slicing, and one copy of the body: each piece is
+                # written once into the buffer whose bytes are returned.
+                buffer = io.BytesIO()
+                async for batch in batches:
+                    for chunk in batch:
+                        budget.add(len(chunk))
+                        buffer.write(chunk)
+                return buffer.getvalue()
+            items: list[Any] = []
+            async for batch in batches:
+                budget.add_items(batch)
+                items += batch
+        finally:
+            await batches.aclose()
         return aggregate(self.framing, items, self.template.aggregate)
 
     def _claim(self) -> None:
@@ -332,6 +343,8 @@ class StreamResponse:
                 # A fresh parser: the partial event before the cut is dropped,
                 # the last event id carries over.
                 decoder = self._new_decoder(events, raw_bytes)
+        except HttpStreamError as exc:
+            raise scrub_error(exc, self._final.secrets) from None
         finally:
             if reader is not None:
                 reader.close()
