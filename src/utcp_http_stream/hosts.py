@@ -40,6 +40,7 @@ LOCAL_ADDRESSES_HINT = (
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _IPV4_PART = re.compile(r"^(?:0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$")
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f/\\?#@%\[\]<>^|]")
+_NUMERIC_LABEL = re.compile(r"^(?:0[xX][0-9a-fA-F]*|[0-9]+)$")
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 
 
@@ -107,6 +108,10 @@ def canonical_host(host: str) -> str:
     address = _parse_ipv4(mapped)
     if address is not None:
         return str(address)
+    if _NUMERIC_LABEL.match(mapped.rsplit(".", 1)[-1]):
+        # Ends in a number but is no IPv4 address (WHATWG: a failure): a
+        # resolver would guess, so nothing is guessed here.
+        raise ValueError(f"{host!r} is neither an IPv4 address nor a host name")
     labels = []
     for label in mapped.split("."):
         if not label:
