@@ -188,11 +188,12 @@ def check_header(name: str, value: str) -> None:
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//([^?#]*)@")
 
 
-def redact_url(url: str, extra_keys: Iterable[str] = ()) -> str:
+def redact_url(url: str, extra_keys: Iterable[str] = (), *, all_query: bool = False) -> str:
     """The URL with user-info removed and credential query values masked.
 
     ``extra_keys`` names more query parameters to mask (an API key's
-    ``var_name``). User-info is found the conservative way: anything before
+    ``var_name``); ``all_query`` masks every query value (a template whose
+    values' provenance is unknown). User-info is found the conservative way: anything before
     the last ``@`` ahead of the query, even where a parser would read a
     ``/`` in a password as the start of the path. Never raises: a URL too
     broken to parse is cut to what follows its last ``@``, without query.
@@ -206,9 +207,11 @@ def redact_url(url: str, extra_keys: Iterable[str] = ()) -> str:
     if query:
         sensitive = SENSITIVE_QUERY_KEYS | {k.lower() for k in extra_keys}
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() in sensitive for k, _ in pairs):
+        if all_query or any(k.lower() in sensitive for k, _ in pairs):
             query = urlencode(
-                [(k, REDACTED if k.lower() in sensitive else v) for k, v in pairs], quote_via=quote, safe="*"
+                [(k, REDACTED if all_query or k.lower() in sensitive else v) for k, v in pairs],
+                quote_via=quote,
+                safe="*{}",
             )
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 

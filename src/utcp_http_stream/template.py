@@ -185,7 +185,7 @@ class StreamableHttpCallTemplate(CallTemplate):
     def __repr_args__(self):  # secrets never reach repr() or str()
         for key, value in super().__repr_args__():
             if key == "url" and isinstance(value, str):
-                yield key, redact_url(value)
+                yield key, redact_url(value, all_query=True)
             elif key == "headers" and value:
                 # Any static header may carry a credential (x-api-key, a
                 # bearer...): show the names, never the values.
