@@ -2,9 +2,12 @@
 bytes may be sent, and how secrets are kept out of messages and logs.
 
 Rules (ARCHITECTURE section 6): HTTPS everywhere; plain HTTP only to loopback
-(``localhost``, 127.0.0.0/8, ``::1``). A manual fetched from a non-loopback
-origin may not name loopback tool URLs, and a redirect may not lead from a
-non-loopback origin to loopback. Credentials never cross origins.
+(``localhost``, 127.0.0.0/8, ``::1``), hosts judged in canonical form
+(:mod:`utcp_http_stream.hosts`). A manual fetched from a non-loopback origin
+may not name local tool URLs, and a redirect may not lead from a non-loopback
+origin to one. Credentials never cross origins. Framing and hop-by-hop headers
+belong to the HTTP client. Every message shown to a person is scrubbed of
+every secret, then bounded (:func:`scrub`, :func:`scrub_error`).
 """
 
 from __future__ import annotations
