@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from utcp_http_stream.errors import InsecureUrlError
 from utcp_http_stream.hosts import canonical_host, check_connect_address, is_local_address, is_loopback_name
+from utcp_http_stream.request import PreparedRequest, redirect_request
 from utcp_http_stream.security import check_url
 
 
@@ -162,6 +163,10 @@ def test_no_hostile_host_reaches_local_addresses_from_a_remote_origin(host, sche
     url = f"{scheme}://{host}{port}/admin"
     with pytest.raises(InsecureUrlError):
         check_url(url, loopback_allowed=False, what="tool URL")
+    # Nor as a redirect from a remote origin.
+    remote = PreparedRequest("GET", "https://evil.example/start", {})
+    with pytest.raises(InsecureUrlError):
+        redirect_request(remote, 302, url)
 
 
 @given(host=hostile_host())
