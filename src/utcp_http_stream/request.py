@@ -273,9 +273,8 @@ def _compile(template: StreamableHttpCallTemplate, namespace: str | None, raw: A
     if auth_header is not None:
         check_header(*auth_header)
 
-    secrets, private_headers, private_query = _provenance(template, raw, headers, query)
+    secrets, private_headers = _provenance(template, raw, headers, query)
     credential_headers |= private_headers
-    credential_query |= private_query
     return _Compiled(
         origin=origin,
         path=_split_placeholders(parts.path or "/", _PATH_SAFE),
@@ -314,15 +313,16 @@ def _raw_key(raw: Any) -> Any:
 
 def _provenance(
     template: StreamableHttpCallTemplate, raw: Any, headers: tuple[tuple[str, str], ...], query: str
-) -> tuple[list[str], set[str], set[str]]:
-    """(secret values, header names, query names) that must not be shown nor
-    cross an origin (ARCHITECTURE section 6): the values that came from
-    ``${VAR}`` when the raw template is known, else every header and query
-    value. Well-known credential headers always count."""
+) -> tuple[list[str], set[str]]:
+    """(secret values, header names): what must not be shown, and the static
+    headers that must not cross an origin (ARCHITECTURE section 6). Secrets
+    are the values that came from ``${VAR}`` when the raw template is known,
+    else every header and query value; well-known credential headers always
+    count. Query values are masked by value (as written and decoded), so a
+    redirect's own query is left alone."""
     fields = _raw_fields(raw)
     secrets: list[str] = []
     names: set[str] = set()
-    query_names: set[str] = set()
     pairs = parse_qsl(query, keep_blank_values=True)
     for name, value in headers:
         if name.lower() in SENSITIVE_HEADERS:
@@ -334,12 +334,10 @@ def _provenance(
                 secrets.append(value)
                 names.add(name.lower())
         secrets += [value for _, value in pairs]
-        query_names.update(name for name, _ in pairs)
-        return secrets, names, query_names
+        secrets += [piece.partition("=")[2] for piece in query.split("&")]
+        return secrets, names
     raw_url, raw_headers, raw_auth = fields
     secrets += variable_values(raw_url, template.url)
-    raw_query = dict(parse_qsl(raw_url.partition("?")[2].split("#", 1)[0], keep_blank_values=True))
-    query_names.update(name for name, value in raw_query.items() if has_variable(value))
     for name, value in headers:
         raw_value = raw_headers.get(name)
         if raw_value is None:
@@ -353,7 +351,7 @@ def _provenance(
         resolved = [v for v in vars(auth).values() if isinstance(v, str)]
         for raw_value, value in zip(raw_auth, resolved, strict=False):
             secrets += variable_values(raw_value, value)
-    return secrets, names, query_names
+    return secrets, names
 
 
 def _fill(parts: tuple[str, ...], remaining: dict[str, Any], missing: list[str]) -> str:
