@@ -84,3 +84,29 @@ def test_aggregate_refuses_unknown_modes_and_framings() -> None:
         aggregate("ndjson", [], "join")
     with pytest.raises(ValueError, match="unknown framing"):
         aggregate("xml", [])
+
+
+# -- max_result_bytes ------------------------------------------------------------------
+
+
+def test_result_budget_names_the_setting_past_its_limit():
+    from utcp_http_stream.decoders.aggregate import ResultBudget
+
+    budget = ResultBudget(100)
+    budget.add(60)
+    budget.add_items(["x" * 30])
+    with pytest.raises(StreamDecodeError, match="max_result_bytes=100"):
+        budget.add_items([{"k": "v" * 20}])
+
+
+def test_encoded_size_is_iterative_and_close_to_json():
+    import json
+
+    from utcp_http_stream.decoders.aggregate import encoded_size
+
+    value: Any = "leaf"
+    for _ in range(5000):  # far deeper than the stack allows for recursion
+        value = [value]
+    assert encoded_size(value) > 5000
+    doc = {"id": 12, "text": "hello world", "tags": ["a", "b"], "ok": True, "none": None}
+    assert abs(encoded_size(doc) - len(json.dumps(doc))) < 30

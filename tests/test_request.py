@@ -4,7 +4,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from utcp_http_stream.errors import InsecureUrlError, TemplateError
-from utcp_http_stream.request import build_request, find_unresolved
+from utcp_http_stream.request import build_request, find_unresolved, redirect_request
 from utcp_http_stream.template import StreamableHttpCallTemplate
 
 
@@ -122,10 +122,10 @@ def test_api_key_in_header_query_and_cookie():
 
 
 def test_basic_auth_header():
-    auth = {"auth_type": "basic", "username": "u", "password": "p"}
+    auth = {"auth_type": "basic", "username": "u", "password": "pw-1"}
     r = build_request(make(url="https://h.example/u", auth=auth), {})
-    assert r.headers["Authorization"] == "Basic dTpw"
-    assert "p" in r.secrets
+    assert r.headers["Authorization"] == "Basic dTpwdy0x"
+    assert "pw-1" in r.secrets and "dTpwdy0x" in r.secrets
 
 
 @pytest.mark.parametrize(
@@ -194,3 +194,22 @@ def test_compiled_template_parts_never_go_stale():
     t.headers["X-A"] = "bad\r\nvalue"
     with pytest.raises(TemplateError):
         build_request(t, {"x": "y"})
+
+
+def test_secrets_and_private_headers_follow_the_raw_templates_variables():
+    raw = make(url="https://h.example/u?appid=${KEY}&fmt=json",
+               headers={"X-Trace": "trace-literal", "X-Custom": "Token ${TOKEN}", "X-Api-Key": "literal-key"})
+    resolved = make(url="https://h.example/u?appid=app-secret-1&fmt=json",
+                    headers={"X-Trace": "trace-literal", "X-Custom": "Token tok-secret-2",
+                             "X-Api-Key": "literal-key"})
+    r = build_request(resolved, {}, raw_template=raw)
+    assert {"app-secret-1", "tok-secret-2", "Token tok-secret-2", "literal-key"} <= set(r.secrets)
+    assert "trace-literal" not in r.secrets and "json" not in r.secrets
+    assert {"x-custom", "x-api-key"} <= r.credential_headers and "x-trace" not in r.credential_headers
+    assert "app-secret-1" not in r.safe_url and "fmt=json" in r.safe_url
+    hop = redirect_request(r, 307, "https://other.example/land")
+    assert set(hop.headers) >= {"X-Trace"} and not {"X-Custom", "X-Api-Key"} & set(hop.headers)
+    # Without the raw form every header value (but the public ones) and query value is secret.
+    bare = build_request(resolved, {})
+    assert {"trace-literal", "json", "app-secret-1"} <= set(bare.secrets)
+    assert "x-trace" in bare.credential_headers

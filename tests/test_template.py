@@ -152,3 +152,12 @@ def test_repr_never_shows_secrets():
     assert "PSECRET" not in repr(b) and "CSECRET" not in repr(o)
     # serialization is unchanged
     assert b.model_dump()["auth"]["password"] == "PSECRET"
+
+
+def test_numbers_are_strict_and_max_result_bytes_has_its_default():
+    assert make().max_result_bytes == 64 * 1024 * 1024
+    for field in ("timeout", "connect_timeout", "idle_timeout", "chunk_size", "max_item_bytes", "max_result_bytes"):
+        with pytest.raises(ValidationError):
+            make(**{field: True})
+    with pytest.raises(ValidationError):
+        ReconnectPolicy(max_attempts=True)

@@ -18,7 +18,7 @@ from utcp.data.utcp_manual import UtcpManual
 from utcp.exceptions import UtcpSerializerValidationError
 
 from utcp_http_stream.errors import InsecureUrlError
-from utcp_http_stream.security import check_url, is_loopback_host
+from utcp_http_stream.security import check_url, is_loopback_host, printable_excerpt
 
 __all__ = ["ManualParseResult", "is_legacy_manual", "parse_manual", "upgrade_legacy_provider"]
 
@@ -48,6 +48,8 @@ def upgrade_legacy_provider(provider: dict[str, Any]) -> dict[str, Any]:
     """A v0.1 provider dict as a v1 call template dict."""
     template = {k: v for k, v in provider.items() if k != "provider_type"}
     provider_type = provider.get("provider_type", provider.get("call_template_type", "http_stream"))
+    if not isinstance(provider_type, str):
+        raise ValueError(f"provider_type must be a string, got {type(provider_type).__name__}")
     template["call_template_type"] = _LEGACY_TYPES.get(provider_type, provider_type)
     return template
 
@@ -69,30 +71,28 @@ def parse_manual(document: Any, *, source_url: str | None = None) -> ManualParse
     remote = source_url is not None and not is_loopback_host(_host(source_url))
     errors: list[str] = []
     valid: list[Any] = []
+    names: set[str] = set()
     for index, raw in enumerate(tools):
-        label = f"tools[{index}]" + (f" ({raw.get('name')!r})" if isinstance(raw, dict) and raw.get("name") else "")
-        if not isinstance(raw, dict):
-            errors.append(f"{label}: a tool must be an object")
-            continue
-        tool = copy.deepcopy(raw)
-        if "tool_provider" in tool and "tool_call_template" not in tool:
-            provider = tool.pop("tool_provider")
-            tool["tool_call_template"] = upgrade_legacy_provider(provider) if isinstance(provider, dict) else provider
-        template = tool.get("tool_call_template")
-        if isinstance(template, dict) and "provider_type" in template and "call_template_type" not in template:
-            tool["tool_call_template"] = upgrade_legacy_provider(template)
+        label = f"tools[{index}]"
         try:
-            parsed = ToolSerializer().validate_dict(tool)
-        except (UtcpSerializerValidationError, ValueError, KeyError, TypeError) as exc:
+            name = raw.get("name") if isinstance(raw, dict) else None
+            if isinstance(name, str) and name:
+                label += f" ({printable_excerpt(name, 80)!r})"
+            parsed = _parse_tool(raw, remote)
+        except RecursionError:
+            errors.append(f"{label}: nested too deeply to validate")
+            continue
+        except (UtcpSerializerValidationError, ValueError, KeyError, TypeError, InsecureUrlError) as exc:
             errors.append(f"{label}: {_short(exc)}")
             continue
-        call_template = parsed.tool_call_template
-        if remote and call_template.call_template_type in _OUR_TYPES:
-            try:
-                check_url(getattr(call_template, "url", ""), loopback_allowed=False, what="tool URL")
-            except InsecureUrlError as exc:
-                errors.append(f"{label}: refused: {exc}")
-                continue
+        except Exception as exc:  # one tool, however broken, never sinks the manual
+            errors.append(f"{label}: {type(exc).__name__}: {_short(exc)}")
+            continue
+        if parsed.name in names:
+            shown = printable_excerpt(parsed.name, 80)
+            errors.append(f"{label}: a tool named {shown!r} came earlier; the first is kept, this one dropped")
+            continue
+        names.add(parsed.name)
         valid.append(parsed)
 
     version_key = "version" if legacy else "manual_version"
@@ -101,6 +101,27 @@ def parse_manual(document: Any, *, source_url: str | None = None) -> ManualParse
     if isinstance(document.get("utcp_version"), str):
         kwargs["utcp_version"] = document["utcp_version"]
     return ManualParseResult(UtcpManual(**kwargs), errors)
+
+
+def _parse_tool(raw: Any, remote: bool) -> Any:
+    """One tool document as a ``Tool``; raises what is wrong with it."""
+    if not isinstance(raw, dict):
+        raise ValueError("a tool must be an object")
+    tool = copy.deepcopy(raw)
+    if "tool_provider" in tool and "tool_call_template" not in tool:
+        provider = tool.pop("tool_provider")
+        tool["tool_call_template"] = upgrade_legacy_provider(provider) if isinstance(provider, dict) else provider
+    template = tool.get("tool_call_template")
+    if isinstance(template, dict) and "provider_type" in template and "call_template_type" not in template:
+        tool["tool_call_template"] = upgrade_legacy_provider(template)
+    parsed = ToolSerializer().validate_dict(tool)
+    call_template = parsed.tool_call_template
+    if remote and call_template.call_template_type in _OUR_TYPES:
+        try:
+            check_url(getattr(call_template, "url", ""), loopback_allowed=False, what="tool URL")
+        except InsecureUrlError as exc:
+            raise InsecureUrlError(f"refused: {exc}") from None
+    return parsed
 
 
 def _host(url: str) -> str | None:

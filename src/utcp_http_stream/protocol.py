@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from utcp.data.call_template import CallTemplate
 from utcp.data.register_manual_response import RegisterManualResult
+from utcp.data.tool import Tool
 from utcp.data.utcp_manual import UtcpManual
 from utcp.interfaces.communication_protocol import CommunicationProtocol
 
@@ -22,7 +23,7 @@ from utcp_http_stream.arguments import check_arguments
 from utcp_http_stream.documents import discovery_urls, load_document, manual_from_document
 from utcp_http_stream.errors import HttpStreamError
 from utcp_http_stream.manual import ManualParseResult
-from utcp_http_stream.security import printable_excerpt, redact_url
+from utcp_http_stream.security import printable_excerpt, redact_url, scrub
 from utcp_http_stream.template import StreamableHttpCallTemplate
 from utcp_http_stream.transport import StreamClient, coerce_template
 
@@ -37,6 +38,17 @@ logger = logging.getLogger(__name__)
 def _namespace(tool_name: str) -> str:
     """The manual name UtcpClient namespaces variables with."""
     return tool_name.split(".", 1)[0]
+
+
+async def _registered_tool(caller: UtcpClient | None, tool_name: str) -> Tool | None:
+    """The tool as registered (its template before UtcpClient substituted
+    variables, its ``inputs``), through UtcpClient's public config; None when
+    the caller has none (a framework may hand over its own client object) or
+    does not know the tool."""
+    repository = getattr(getattr(caller, "config", None), "tool_repository", None)
+    if repository is None:
+        return None
+    return await repository.get_tool(tool_name)
 
 
 class StreamableHttpCommunicationProtocol(CommunicationProtocol):
@@ -65,7 +77,7 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         try:
             parsed = await self._discover(coerce_template(manual_call_template))
         except (HttpStreamError, ValueError) as exc:
-            return self._failed(manual_call_template, str(exc))
+            return self._failed(manual_call_template, scrub(str(exc), ()))
         except Exception as exc:  # keep the contract: nothing escapes to the client
             return self._failed(
                 manual_call_template, f"{type(exc).__name__}: {printable_excerpt(str(exc), 300)}", exc_info=True
@@ -115,9 +127,9 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         self, caller: UtcpClient, tool_name: str, tool_args: dict[str, Any], tool_call_template: CallTemplate
     ) -> AsyncGenerator[Any, None]:
         """Yield each decoded item the moment it arrives."""
-        await self._check_arguments(caller, tool_name, tool_args)
+        raw = await self._prepare(caller, tool_name, tool_args)
         async with self.client.stream(
-            tool_call_template, tool_args, variable_namespace=_namespace(tool_name)
+            tool_call_template, tool_args, variable_namespace=_namespace(tool_name), raw_template=raw
         ) as response:
             async for batch in response.iter_batches():
                 for item in batch:
@@ -128,23 +140,23 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
     ) -> Any:
         """The aggregated result: bytes, the JSON document, the text, or the
         list of items (ARCHITECTURE section 3)."""
-        await self._check_arguments(caller, tool_name, tool_args)
-        return await self.client.call(tool_call_template, tool_args, variable_namespace=_namespace(tool_name))
+        raw = await self._prepare(caller, tool_name, tool_args)
+        return await self.client.call(
+            tool_call_template, tool_args, variable_namespace=_namespace(tool_name), raw_template=raw
+        )
 
-    async def _check_arguments(self, caller: UtcpClient | None, tool_name: str, tool_args: Any) -> None:
-        """The arguments against the registered tool's ``inputs`` (a
-        ``TemplateError`` naming what is wrong), unless the client setting
-        ``validate_arguments`` is off; skipped when there is no caller or it
-        does not know the tool."""
-        if caller is None or not self.client.settings.validate_arguments:
-            return
-        # A framework may hand over its own client object: look the tool up only
-        # through UtcpClient's public config, and skip when there is none.
-        repository = getattr(getattr(caller, "config", None), "tool_repository", None)
-        tool = await repository.get_tool(tool_name) if repository is not None else None
+    async def _prepare(self, caller: UtcpClient | None, tool_name: str, tool_args: Any) -> CallTemplate | None:
+        """One look-up of the registered tool: its arguments are checked
+        against its ``inputs`` (a ``TemplateError`` naming what is wrong,
+        unless the client setting ``validate_arguments`` is off), and its raw
+        template is returned (comparing it with the substituted one tells
+        which values came from variables, hence are secrets)."""
+        tool = await _registered_tool(caller, tool_name)
         if tool is None:
-            return
-        check_arguments(tool_name, tool.inputs.model_dump(by_alias=True, exclude_none=True), tool_args)
+            return None
+        if self.client.settings.validate_arguments:
+            check_arguments(tool_name, tool.inputs.model_dump(by_alias=True, exclude_none=True), tool_args)
+        return tool.tool_call_template
 
     async def close(self) -> None:
         await self.client.close()

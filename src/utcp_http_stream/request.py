@@ -23,7 +23,20 @@ from utcp_http_stream.auth import auth_secrets, basic_header
 from utcp_http_stream.decoders.framing import accept_header_for
 from utcp_http_stream.errors import InsecureUrlError, TemplateError
 from utcp_http_stream.placeholders import find_unresolved, unresolved_advice, variable_name_to_set
-from utcp_http_stream.security import check_header, check_url, is_loopback_host, origin_of, redact_url
+from utcp_http_stream.security import (
+    PUBLIC_HEADERS,
+    SENSITIVE_HEADERS,
+    canonical_netloc,
+    check_header,
+    check_url,
+    has_variable,
+    is_loopback_host,
+    origin_of,
+    redact_text,
+    redact_url,
+    secret_forms,
+    variable_values,
+)
 from utcp_http_stream.template import StreamableHttpCallTemplate
 
 __all__ = ["PreparedRequest", "build_request", "find_unresolved", "redirect_request", "variable_name_to_set"]
@@ -58,7 +71,9 @@ class PreparedRequest:
 
     @property
     def safe_url(self) -> str:
-        return redact_url(self.url, self.credential_query)
+        """The URL as it may be printed: no user-info, credential query
+        values and every known secret masked."""
+        return redact_text(redact_url(self.url, self.credential_query), self.secrets)
 
     def has_header(self, name: str) -> bool:
         lower = name.lower()
@@ -170,7 +185,7 @@ _COMPILED: dict[tuple[Any, ...], _Compiled] = {}
 _COMPILED_MAX = 512
 
 
-def _compiled(template: StreamableHttpCallTemplate, namespace: str | None) -> _Compiled:
+def _compiled(template: StreamableHttpCallTemplate, namespace: str | None, raw: Any = None) -> _Compiled:
     """The template's compiled part, from a bounded cache keyed by the fields
     it is made of (templates are mutable, and UtcpClient builds a new one per
     call, so neither identity nor the object can be the key)."""
@@ -180,10 +195,11 @@ def _compiled(template: StreamableHttpCallTemplate, namespace: str | None) -> _C
         tuple(template.headers.items()) if template.headers else (),
         (type(auth), *vars(auth).values()) if auth is not None else None,
         template.stream_format,
+        _raw_key(raw),
     )
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = _compile(template, namespace)
+        compiled = _compile(template, namespace, raw)
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[key] = compiled
@@ -196,7 +212,7 @@ def _split_placeholders(text: str, safe: str) -> tuple[str, ...]:
     return tuple(quote(piece, safe=safe) if i % 2 == 0 else piece for i, piece in enumerate(pieces))
 
 
-def _compile(template: StreamableHttpCallTemplate, namespace: str | None) -> _Compiled:
+def _compile(template: StreamableHttpCallTemplate, namespace: str | None, raw: Any = None) -> _Compiled:
     _refuse_unresolved("url", template.url, namespace)
     _refuse_unresolved("headers", template.headers, namespace)
     auth = template.auth
@@ -210,8 +226,9 @@ def _compile(template: StreamableHttpCallTemplate, namespace: str | None) -> _Co
     url = template.url.split("#", 1)[0]
     base, _, query = url.partition("?")
     parts = urlsplit(base)
-    origin = f"{parts.scheme.lower()}://{parts.netloc}"
     check_url(url, what="tool URL")  # placeholders sit in the path: the origin is final
+    # The host is sent as it was judged: canonical (a U+217C roman-numeral l becomes a plain l).
+    origin = f"{parts.scheme.lower()}://{canonical_netloc(base)}"
 
     headers = tuple((template.headers or {}).items())
     for name, value in headers:
@@ -239,6 +256,8 @@ def _compile(template: StreamableHttpCallTemplate, namespace: str | None) -> _Co
     if auth_header is not None:
         check_header(*auth_header)
 
+    secrets, private_headers = _provenance(template, raw, headers, query)
+    credential_headers |= private_headers
     return _Compiled(
         origin=origin,
         path=_split_placeholders(parts.path or "/", _PATH_SAFE),
@@ -248,12 +267,74 @@ def _compile(template: StreamableHttpCallTemplate, namespace: str | None) -> _Co
         auth_header=auth_header,
         auth_query=auth_query,
         auth_cookie=auth_cookie,
-        # Static header values may be credentials too; scrub them from any
-        # error text a server echoes back.
-        secrets=auth_secrets(auth) + tuple(v for _, v in headers if len(v) >= 6),
+        secrets=secret_forms((*auth_secrets(auth), *secrets)),
         credential_headers=frozenset(credential_headers),
         credential_query=frozenset(credential_query),
     )
+
+
+def _raw_fields(raw: Any) -> tuple[str, dict[str, str], list[str]] | None:
+    """(url, headers, auth string values) of a raw template, or None."""
+    if raw is None:
+        return None
+    url = getattr(raw, "url", None)
+    headers = getattr(raw, "headers", None) or {}
+    auth = getattr(raw, "auth", None)
+    if not isinstance(url, str) or not isinstance(headers, Mapping):
+        return None
+    values = [v for v in vars(auth).values() if isinstance(v, str)] if auth is not None else []
+    return url, {str(k): str(v) for k, v in headers.items()}, values
+
+
+def _raw_key(raw: Any) -> Any:
+    fields = _raw_fields(raw)
+    if fields is None:
+        return None
+    url, headers, auth = fields
+    return url, tuple(headers.items()), tuple(auth)
+
+
+def _provenance(
+    template: StreamableHttpCallTemplate, raw: Any, headers: tuple[tuple[str, str], ...], query: str
+) -> tuple[list[str], set[str]]:
+    """(secret values, header names): what must not be shown, and the static
+    headers that must not cross an origin (ARCHITECTURE section 6). Secrets
+    are the values that came from ``${VAR}`` when the raw template is known,
+    else every header and query value; well-known credential headers always
+    count. Query values are masked by value (as written and decoded), so a
+    redirect's own query is left alone."""
+    fields = _raw_fields(raw)
+    secrets: list[str] = []
+    names: set[str] = set()
+    pairs = parse_qsl(query, keep_blank_values=True)
+    for name, value in headers:
+        if name.lower() in SENSITIVE_HEADERS:
+            secrets.append(value)
+            names.add(name.lower())
+    if fields is None:
+        for name, value in headers:
+            if name.lower() not in PUBLIC_HEADERS:
+                secrets.append(value)
+                names.add(name.lower())
+        secrets += [value for _, value in pairs]
+        secrets += [piece.partition("=")[2] for piece in query.split("&")]
+        return secrets, names
+    raw_url, raw_headers, raw_auth = fields
+    secrets += variable_values(raw_url, template.url)
+    for name, value in headers:
+        raw_value = raw_headers.get(name)
+        if raw_value is None:
+            secrets.append(value)
+            names.add(name.lower())
+        elif has_variable(raw_value):
+            secrets += [value, *variable_values(raw_value, value)]
+            names.add(name.lower())
+    auth = template.auth
+    if auth is not None:
+        resolved = [v for v in vars(auth).values() if isinstance(v, str)]
+        for raw_value, value in zip(raw_auth, resolved, strict=False):
+            secrets += variable_values(raw_value, value)
+    return secrets, names
 
 
 def _fill(parts: tuple[str, ...], remaining: dict[str, Any], missing: list[str]) -> str:
@@ -275,15 +356,21 @@ def build_request(
     args: Mapping[str, Any] | None = None,
     *,
     variable_namespace: str | None = None,
+    raw_template: Any = None,
 ) -> PreparedRequest:
     """Map ``args`` onto ``template`` and validate the result.
+
+    ``raw_template`` is the same template before UtcpClient substituted its
+    variables (``caller.config.tool_repository``): comparing the two tells
+    which values came from variables, hence are secrets. Without it every
+    header, auth and query value of the template counts as secret.
 
     Raises ``TemplateError`` for a missing path parameter, an unresolved
     ``${VAR}`` or bad header bytes, and ``InsecureUrlError`` for a URL the
     policy refuses. ``variable_namespace`` (the manual name) only makes the
     unresolved-variable message name the exact variable to set.
     """
-    compiled = _compiled(template, variable_namespace)
+    compiled = _compiled(template, variable_namespace, raw_template)
     remaining = dict(args) if args else {}
 
     # 1. path placeholders
@@ -365,24 +452,29 @@ def _get_header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-#: Headers that never cross an origin, whatever the auth kind.
-_ALWAYS_PRIVATE = frozenset({"authorization", "cookie", "proxy-authorization"})
+#: Headers that never cross an origin, whatever the auth kind: the
+#: credential ones and the well-known API-key headers.
+_ALWAYS_PRIVATE = frozenset({"authorization", "cookie", "proxy-authorization"}) | SENSITIVE_HEADERS
 
 
 def redirect_request(request: PreparedRequest, status: int, location: str) -> PreparedRequest:
     """The request to send after a redirect, re-validated against the URL policy.
 
-    Credentials are dropped when the origin changes; 301/302/303 turn a POST
-    (303: anything but HEAD) into a bodiless GET, 307/308 keep method and body.
+    Credentials are dropped when the origin changes (the auth's own, every
+    header whose value came from a variable, the well-known key headers), and
+    never taken from the Location: its user-info is removed. 301/302/303 turn
+    a POST (303: anything but HEAD) into a bodiless GET, 307/308 keep method
+    and body. A refusal's message has the Location scrubbed of every secret.
     """
-    target = urljoin(request.url, location.strip())
-    parts = urlsplit(target)
-    target = urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, ""))
-    from_loopback = is_loopback_host(urlsplit(request.url).hostname)
     try:
-        check_url(target, loopback_allowed=from_loopback, what="redirect target")
-    except InsecureUrlError as exc:
-        raise InsecureUrlError(f"refused to follow a redirect from {request.safe_url}: {exc}") from None
+        target = urljoin(request.url, location.strip())
+        parts = urlsplit(target)
+        check_url(target, loopback_allowed=is_loopback_host(urlsplit(request.url).hostname), what="redirect target")
+        netloc = canonical_netloc(target)  # user-info dropped, host as judged
+    except (InsecureUrlError, ValueError) as exc:
+        reason = redact_text(str(exc), request.secrets)
+        raise InsecureUrlError(f"refused to follow a redirect from {request.safe_url}: {reason}") from None
+    target = urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
     method, body = request.method, request.body
     headers = dict(request.headers)
@@ -393,14 +485,18 @@ def redirect_request(request: PreparedRequest, status: int, location: str) -> Pr
     same_origin = origin_of(target) == origin_of(request.url)
     credential_query = request.credential_query
     if not same_origin:
-        headers = {k: v for k, v in headers.items() if k.lower() not in request.credential_headers | _ALWAYS_PRIVATE}
+        private = request.credential_headers | _ALWAYS_PRIVATE
+        headers = {k: v for k, v in headers.items() if k.lower() not in private}
         if credential_query:
             parts = urlsplit(target)
             pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in credential_query]
             target = urlunsplit(
                 (parts.scheme, parts.netloc, parts.path, urlencode(pairs, quote_via=quote), parts.fragment)
             )
-        logger.info("redirect to another origin: credentials dropped (%s)", redact_url(target))
+        logger.info(
+            "redirect to another origin: credentials dropped (%s)",
+            redact_text(redact_url(target, credential_query), request.secrets),
+        )
     return PreparedRequest(
         method=method,
         url=target,

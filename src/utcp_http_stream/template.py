@@ -53,9 +53,9 @@ class ReconnectPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_attempts: int = Field(3, ge=1, le=100, description="reconnections allowed after the first connection")
-    initial_delay_ms: int = Field(500, ge=0, description="first backoff delay; doubles per attempt, with jitter")
-    max_delay_ms: int = Field(30_000, ge=0, description="cap on any single backoff delay")
+    max_attempts: int = Field(3, ge=1, le=100, strict=True, description="reconnections allowed after the first")
+    initial_delay_ms: int = Field(500, ge=0, strict=True, description="first backoff delay; doubles, with jitter")
+    max_delay_ms: int = Field(30_000, ge=0, strict=True, description="cap on any single backoff delay")
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> ReconnectPolicy:
@@ -76,10 +76,11 @@ class StreamableHttpCallTemplate(CallTemplate):
     url: str
     http_method: HttpMethod = "GET"
     content_type: str = "application/octet-stream"
-    chunk_size: int = Field(4096, gt=0, description="max bytes per yielded chunk in bytes framing")
-    timeout: int = Field(60_000, ge=0, description="ms for the whole call; 0 = no overall limit")
-    connect_timeout: int = Field(5_000, gt=0, description="ms to connect and receive the response headers")
-    idle_timeout: int | None = Field(None, gt=0, description="ms allowed between two body pieces; None = timeout")
+    # Numbers are strict: a manual's ``timeout: true`` is refused, not read as 1 ms.
+    chunk_size: int = Field(4096, gt=0, strict=True, description="max bytes per yielded chunk in bytes framing")
+    timeout: int = Field(60_000, ge=0, strict=True, description="ms for the whole call; 0 = no overall limit")
+    connect_timeout: int = Field(5_000, gt=0, strict=True, description="ms to connect and receive the headers")
+    idle_timeout: int | None = Field(None, gt=0, strict=True, description="ms between two body pieces; None = timeout")
     headers: dict[str, str] | None = None
     body_field: str | None = None
     header_fields: list[str] | None = None
@@ -87,7 +88,10 @@ class StreamableHttpCallTemplate(CallTemplate):
     select: str | None = None
     sse_event_types: list[str] | None = None
     stop_marker: str | None = "[DONE]"
-    max_item_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    max_item_bytes: int = Field(8 * 1024 * 1024, gt=0, strict=True)
+    max_result_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, strict=True, description="largest aggregated call_tool result, in bytes"
+    )
     on_malformed: Literal["error", "skip", "raw"] = "error"
     reconnect: ReconnectPolicy | None = None
     aggregate: Literal["auto", "concat"] = "auto"
@@ -185,7 +189,7 @@ class StreamableHttpCallTemplate(CallTemplate):
     def __repr_args__(self):  # secrets never reach repr() or str()
         for key, value in super().__repr_args__():
             if key == "url" and isinstance(value, str):
-                yield key, redact_url(value)
+                yield key, redact_url(value, all_query=True)
             elif key == "headers" and value:
                 # Any static header may carry a credential (x-api-key, a
                 # bearer...): show the names, never the values.

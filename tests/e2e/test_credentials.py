@@ -339,7 +339,8 @@ async def test_redirect_loop_and_insecure_target(serve):
 
 # -- secret hygiene ----------------------------------------------------------
 
-SENTINELS = ["SENTINEL-API-KEY-1", "SENTINEL-PASSWORD-2", "SENTINEL-CLIENT-SECRET-3", "SENTINEL-HEADER-4"]
+SENTINELS = ["SENTINEL-API-KEY-1", "SENTINEL-PASSWORD-2", "SENTINEL-CLIENT-SECRET-3", "SENTINEL-HEADER-4",
+             "SENTINEL-BEARER-5", "SENTINEL-QUERY-6", "SENTINEL-USERINFO-7"]
 
 
 async def test_no_secret_in_any_error_log_or_repr(serve, caplog, free_port):
@@ -357,10 +358,28 @@ async def test_no_secret_in_any_error_log_or_repr(serve, caplog, free_port):
     async def redirect_away(request):
         raise web.HTTPFound("http://example.com/steal?" + request.query_string)
 
+    def bare(request):
+        return request.headers.get("Authorization", "").split(" ", 1)[-1]
+
+    async def echo_token(request):  # only the bare token, without its scheme
+        return web.Response(status=401, text=f"Incorrect API key provided: {bare(request)}")
+
+    async def straddle(request):  # the token straddles the excerpt's cut
+        return web.Response(status=400, text="x" * 290 + bare(request))
+
+    async def bad_ndjson(request):  # a decode-error excerpt cut inside the token
+        return web.Response(text="y" * 70 + bare(request) + "\n", content_type="application/x-ndjson")
+
+    async def echo_location(request):
+        raise web.HTTPFound("http://example.com/steal?echo=" + bare(request))
+
     app = web.Application()
     app.router.add_route("*", "/fail", echo_fail)
     app.router.add_post("/token", token_fail)
     app.router.add_get("/away", redirect_away)
+    for path, handler in (("/token", echo_token), ("/straddle", straddle), ("/ndjson", bad_ndjson),
+                          ("/location", echo_location)):
+        app.router.add_get("/echo" + path, handler)
     base = await serve(app)
     templates = [
         {"url": base + "/fail", "headers": {"X-Private": SENTINELS[3]},
@@ -379,6 +398,10 @@ async def test_no_secret_in_any_error_log_or_repr(serve, caplog, free_port):
         {"url": f"http://127.0.0.1:{free_port}/x?token={SENTINELS[0]}",
          "auth": {"auth_type": "basic", "username": "u", "password": SENTINELS[1]}},
         {"url": "http://example.com/x?api_key=" + SENTINELS[0]},
+        *({"url": base + "/echo" + path, "headers": {"Authorization": "Bearer " + SENTINELS[4]}}
+          for path in ("/token", "/straddle", "/ndjson", "/location")),
+        {"url": base + "/fail?appid=" + SENTINELS[5]},
+        {"url": f"https://user:{SENTINELS[6]}/x@h.example/"},
     ]
     async def garbage(reader, writer):  # a malformed status line
         await reader.readuntil(b"\r\n\r\n")
@@ -399,10 +422,12 @@ async def test_no_secret_in_any_error_log_or_repr(serve, caplog, free_port):
             exc = info.value
             texts += [str(exc), repr(exc), *[str(a) for a in exc.args], str(getattr(exc, "detail", "")),
                       str(getattr(exc, "url", ""))]
+            texts += [str(exc.__context__), str(exc.__cause__)]
             from utcp_http_stream.template import StreamableHttpCallTemplate
 
-            tmpl = StreamableHttpCallTemplate.model_validate(template)
-            texts += [repr(tmpl), str(tmpl), repr(tmpl.auth)]
+            if "user:" not in template["url"]:
+                tmpl = StreamableHttpCallTemplate.model_validate(template)
+                texts += [repr(tmpl), str(tmpl), repr(tmpl.auth)]
         texts.append(repr(client))
     from utcp_http_stream.auth import TOKEN_CACHE
 
@@ -416,3 +441,4 @@ async def test_no_secret_in_any_error_log_or_repr(serve, caplog, free_port):
     assert "HTTP 400" in blob  # the failures really happened
     for sentinel in SENTINELS:
         assert sentinel not in blob, sentinel
+    assert "SENTINEL" not in blob  # no prefix of one either (an excerpt cut inside it)

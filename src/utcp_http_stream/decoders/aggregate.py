@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from utcp_http_stream.decoders.framing import FRAMINGS
+from utcp_http_stream.errors import StreamDecodeError
 
-__all__ = ["AGGREGATE_MODES", "aggregate"]
+__all__ = ["AGGREGATE_MODES", "ResultBudget", "aggregate", "encoded_size"]
 
 #: The ``aggregate`` choices.
 AGGREGATE_MODES: tuple[str, ...] = ("auto", "concat")
@@ -48,3 +49,54 @@ def aggregate(framing: str, items: list[Any], mode: str = "auto") -> Any:
         if all(isinstance(item, bytes) for item in items):
             return b"".join(items)
     return list(items)
+
+
+def encoded_size(value: Any) -> int:
+    """About how many bytes ``value`` takes as JSON (str counted in
+    characters): cheap, iterative (deep items cannot exhaust the stack)."""
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            size += len(item) + 2
+        elif isinstance(item, dict):
+            size += 2 + 2 * len(item)
+            for key, inner in item.items():
+                size += len(key) + 2 if isinstance(key, str) else 8
+                stack.append(inner)
+        elif isinstance(item, list | tuple):
+            size += 2 + len(item)
+            stack.extend(item)
+        else:
+            size += 8  # numbers, true/false/null and anything else: a few bytes
+    return size
+
+
+class ResultBudget:
+    """The ``max_result_bytes`` bound on what ``call_tool`` aggregates: body
+    bytes for the bytes framing, the items' encoded size for the others. Past
+    the limit a ``StreamDecodeError`` names the setting; streaming is not
+    affected (nothing is kept there)."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def add(self, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise StreamDecodeError(
+                f"the aggregated result is larger than max_result_bytes={self.limit} bytes; raise "
+                "max_result_bytes on the call template (up to the client's max_result_bytes_ceiling), or "
+                "stream the tool (call_tool_streaming) instead of aggregating it",
+                position=f"byte {self.used}",
+            )
+
+    def add_items(self, items: list[Any]) -> None:
+        size = 0
+        for item in items:
+            size += len(item) if isinstance(item, str | bytes) else encoded_size(item)
+        self.add(size)

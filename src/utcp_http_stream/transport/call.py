@@ -61,7 +61,7 @@ class Call:
         idle_ms = settings.idle_ms(template.idle_timeout if template.idle_timeout is not None else template.timeout)
         self.idle_s = idle_ms / 1000
         self.max_item_bytes = settings.item_bytes(template.max_item_bytes)
-        self.max_result_bytes = settings.result_bytes(getattr(template, "max_result_bytes", 64 * 1024 * 1024))
+        self.max_result_bytes = settings.result_bytes(template.max_result_bytes)
         self.errors = ErrorMap(
             prepared.safe_url,
             prepared.secrets,

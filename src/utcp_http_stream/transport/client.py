@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 from pydantic import ValidationError
 from utcp.data.auth_implementations import OAuth2Auth
 from yarl import URL
@@ -31,6 +32,8 @@ from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 from utcp_http_stream.transport.call import Call, Exchange, status_error
 from utcp_http_stream.transport.connection import ATTEMPT, Attempt, make_session
+from utcp_http_stream.transport.error_map import finish
+from utcp_http_stream.transport.guard import connecting
 from utcp_http_stream.transport.oauth import fetch_token
 from utcp_http_stream.transport.response import StreamResponse
 from utcp_http_stream.transport.sessions import LoopPool, SessionPool
@@ -59,7 +62,10 @@ def coerce_template(template: Any) -> StreamableHttpCallTemplate:
             return StreamableHttpCallTemplate.model_validate(dict(template))
         return StreamableHttpCallTemplate.model_validate(template.model_dump())
     except ValidationError as exc:
-        raise TemplateError("invalid streamable_http call template: " + format_validation_error(exc)) from None
+        message = "invalid streamable_http call template: " + format_validation_error(exc)
+    # Raised outside the handler: pydantic's error (which prints the input,
+    # credentials included) must not ride along as __context__.
+    raise finish(TemplateError(message), ())
 
 
 class StreamClient:
@@ -115,6 +121,7 @@ class StreamClient:
         args: Mapping[str, Any] | None = None,
         *,
         variable_namespace: str | None = None,
+        raw_template: Any = None,
     ) -> _StreamContext:
         """Open a streaming call: ``async with client.stream(t, args) as resp``.
 
@@ -122,10 +129,17 @@ class StreamClient:
         following redirects and raising ``HttpStatusError`` on a non-2xx);
         iterating ``resp`` yields decoded items as they arrive; leaving the
         block closes the connection if the body was not read to its end.
+        ``raw_template`` is the template before variables were substituted
+        (UtcpClient's copy): it tells which values are secrets.
         """
         tmpl = coerce_template(template)
-        prepared = build_request(tmpl, args, variable_namespace=variable_namespace)
-        return _StreamContext(self, tmpl, prepared)
+        try:
+            prepared = build_request(tmpl, args, variable_namespace=variable_namespace, raw_template=raw_template)
+        except HttpStreamError as exc:
+            failure = finish(exc, ())  # bounded, and nothing chained to it
+        else:
+            return _StreamContext(self, tmpl, prepared)
+        raise failure
 
     async def call(
         self,
@@ -133,9 +147,12 @@ class StreamClient:
         args: Mapping[str, Any] | None = None,
         *,
         variable_namespace: str | None = None,
+        raw_template: Any = None,
     ) -> Any:
         """The aggregated result of a call (what ``call_tool`` returns)."""
-        async with self.stream(template, args, variable_namespace=variable_namespace) as response:
+        async with self.stream(
+            template, args, variable_namespace=variable_namespace, raw_template=raw_template
+        ) as response:
             return await response.aggregate()
 
     async def fetch_document(
@@ -265,14 +282,8 @@ class StreamClient:
                 attempt = Attempt()
                 token = ATTEMPT.set(attempt)
                 try:
-                    async with asyncio.timeout(call.header_wait()):
-                        raw = await pool.session.request(
-                            request.method,
-                            URL(request.url, encoded=True),
-                            headers=request.headers,
-                            data=request.body,
-                            allow_redirects=False,
-                        )
+                    with connecting(request.url, trust_env=call.settings.trust_env):
+                        raw = await self._request(pool, request, call.header_wait())
                 finally:
                     ATTEMPT.reset(token)
                     errors.reused = not attempt.fresh
@@ -280,6 +291,17 @@ class StreamClient:
                 release()
                 raise
         return Exchange(raw, request, release, call.settings.keepalive_expiry)
+
+    @staticmethod
+    async def _request(pool: LoopPool, request: PreparedRequest, wait_s: float) -> aiohttp.ClientResponse:
+        async with asyncio.timeout(wait_s):
+            return await pool.session.request(
+                request.method,
+                URL(request.url, encoded=True),
+                headers=request.headers,
+                data=request.body,
+                allow_redirects=False,
+            )
 
     # -- OAuth2 ----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import aiohttp
 
 from utcp_http_stream.decompress import accept_encoding
 from utcp_http_stream.settings import ClientSettings
+from utcp_http_stream.transport.guard import ConnectGuard
 
 __all__ = ["ATTEMPT", "Attempt", "make_session"]
 
@@ -35,12 +36,20 @@ class Attempt:
 ATTEMPT: ContextVar[Attempt | None] = ContextVar("utcp_http_stream_attempt", default=None)
 
 
-def _socket_factory(addr_info: tuple) -> socket.socket:  # type: ignore[type-arg]
-    attempt = ATTEMPT.get()
-    if attempt is not None:
-        attempt.fresh = True
-    family, type_, proto, _name, _address = addr_info
-    return socket.socket(family=family, type=type_, proto=proto)
+class _SocketFactory:
+    """The connector's ``socket_factory``: marks the attempt as on a fresh
+    connection, and lets the address rule judge the address first."""
+
+    __slots__ = ("_guard",)
+
+    def __init__(self, guard: ConnectGuard) -> None:
+        self._guard = guard
+
+    def __call__(self, addr_info: tuple) -> socket.socket:  # type: ignore[type-arg]
+        attempt = ATTEMPT.get()
+        if attempt is not None:
+            attempt.fresh = True
+        return self._guard.socket_factory(addr_info)
 
 
 def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.ClientSession:
@@ -53,7 +62,7 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
         ttl_dns_cache=300,
         ssl=tls,
         keepalive_timeout=settings.keepalive_expiry / 1000,
-        socket_factory=_socket_factory,
+        socket_factory=_SocketFactory(ConnectGuard(settings.allow_local_addresses)),
     )
     return aiohttp.ClientSession(
         connector=connector,

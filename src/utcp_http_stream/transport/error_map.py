@@ -26,16 +26,12 @@ from utcp_http_stream.errors import (
 )
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline
-from utcp_http_stream.security import printable_excerpt, redact_text
+from utcp_http_stream.security import printable_excerpt, scrub_error
 from utcp_http_stream.transport.tls import tls_error_for
 
-__all__ = ["MAX_MESSAGE_CHARS", "ErrorMap", "IdleTimeout", "finish", "reason"]
+__all__ = ["ErrorMap", "IdleTimeout", "finish", "reason"]
 
 logger = logging.getLogger(__name__)
-
-#: Longest message an error may carry (ARCHITECTURE section 4).
-MAX_MESSAGE_CHARS = 1000
-
 
 class IdleTimeout(TimeoutError):
     """No body bytes arrived within the idle limit while the consumer waited."""
@@ -47,21 +43,9 @@ def reason(exc: BaseException) -> str:
 
 
 def finish(error: HttpStreamError, secrets: tuple[str, ...]) -> HttpStreamError:
-    """Scrub ``secrets`` out of ``error``'s message (before it is cut), bound
-    it, and drop any chained exception."""
-    message = str(error)
-    clean = redact_text(message, secrets) if secrets else message
-    if len(clean) > MAX_MESSAGE_CHARS:
-        clean = clean[: MAX_MESSAGE_CHARS - 15] + " ...(truncated)"
-    if clean != message:
-        error.args = (clean, *error.args[1:])
-    for name in ("detail", "excerpt"):
-        value = getattr(error, name, None)
-        if isinstance(value, str) and value and secrets:
-            setattr(error, name, redact_text(value, secrets))
-    error.__cause__ = None
-    error.__context__ = None
-    error.__suppress_context__ = True
+    """Scrub ``secrets`` out of ``error`` (before any cut), bound its
+    message, and drop any chained exception (ARCHITECTURE section 4)."""
+    scrub_error(error, secrets)
     return error
 
 

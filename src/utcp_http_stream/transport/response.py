@@ -15,6 +15,7 @@ from typing import Any
 from multidict import CIMultiDictProxy
 
 from utcp_http_stream.decoders import aggregate
+from utcp_http_stream.decoders.aggregate import ResultBudget
 from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate
 from utcp_http_stream.transport.call import Exchange
@@ -145,18 +146,29 @@ class StreamResponse:
             await batches.aclose()
 
     async def aggregate(self) -> Any:
-        """Read the whole stream and return what ``call_tool`` returns."""
-        if self.framing == "bytes" and self.template.aggregate == "auto":
-            # No per-chunk slicing, and one copy of the body: each piece is
-            # written once into the buffer whose bytes are returned.
-            buffer = io.BytesIO()
-            async for batch in self._batches("raw"):
-                for chunk in batch:
-                    buffer.write(chunk)
-            return buffer.getvalue()
-        items: list[Any] = []
-        async for batch in self._batches("items"):
-            items += batch
+        """Read the whole stream and return what ``call_tool`` returns, at
+        most ``max_result_bytes`` of it (after the client's ceiling)."""
+        call = self._source.call
+        budget = ResultBudget(call.max_result_bytes)
+        raw_bytes = self.framing == "bytes" and self.template.aggregate == "auto"
+        batches = self._batches("raw" if raw_bytes else "items")
+        try:
+            with call.errors:
+                if raw_bytes:
+                    # No per-chunk slicing, and one copy of the body: each piece is
+                    # written once into the buffer whose bytes are returned.
+                    buffer = io.BytesIO()
+                    async for batch in batches:
+                        for chunk in batch:
+                            budget.add(len(chunk))
+                            buffer.write(chunk)
+                    return buffer.getvalue()
+                items: list[Any] = []
+                async for batch in batches:
+                    budget.add_items(batch)
+                    items += batch
+        finally:
+            await batches.aclose()
         return aggregate(self.framing, items, self.template.aggregate)
 
     async def read(self, limit: int) -> bytes:
