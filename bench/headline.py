@@ -1,0 +1,427 @@
+"""The three headline scenarios (``python bench/run.py --quick``), paired A/B.
+
+1. ``seq``: sequential small JSON calls on one connection, the plugin's
+   ``call_tool`` against a raw aiohttp loop (``get`` + ``read`` + ``json.loads``),
+   each on one long-lived client. Target: at least 0.9x raw's call rate.
+2. ``concurrent``: 200 small JSON calls under one ``asyncio.gather``, both with
+   an uncapped pool (raw: ``TCPConnector(limit=0)``), a fresh client per round,
+   so both open 200 connections. Target: at most 1.2x raw's wall time. The same
+   with warm pools (long-lived clients, connections reused) is shown below it.
+3. ``bytes_4k``: a bytes stream read in 4 KiB pieces, the plugin against
+   utcp-http's ``call_tool_streaming``. Target: at least 2x utcp-http's rate.
+
+Method: the loopback server runs in its own process; rounds are interleaved
+A/B/B/A (the order flips every round, so neither side always runs second),
+``gc.collect()`` before every run, and each figure is the median of the
+per-round ratios. Client CPU comes from ``time.process_time()`` in this
+process, server CPU from ``/proc/<pid>/stat`` of the server process, and
+"others" is the CPU the rest of the machine used during the run (from
+``/proc/stat``): when it is not near zero, the run shared the two cores with
+other jobs and the ratios move (bench/README.md: "Why two measurements
+disagree").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+
+from bench.config import HAVE_UTCP_HTTP, MB, MiB
+from bench.servers import ServerProcess
+from bench.stats import median
+from bench.targets import drain_protocol, raw_small
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass
+class HeadlineConfig:
+    """About 40-70 s on this 2-core VM; ``tiny()`` is for the smoke test."""
+
+    rounds: int = 21
+    seq_calls: int = 500
+    concurrent_calls: int = 200
+    bytes_size: int = 64 * MiB
+    chunk_size: int = 4096
+    with_utcp_http: bool = HAVE_UTCP_HTTP
+
+    @classmethod
+    def tiny(cls) -> HeadlineConfig:
+        return cls(rounds=2, seq_calls=10, concurrent_calls=10, bytes_size=256 * 1024)
+
+
+# ---------------------------------------------------------------------------
+# CPU accounting: this process, the server process, the whole machine
+# ---------------------------------------------------------------------------
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """utime + stime of ``pid`` in seconds (10 ms resolution), None off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _machine_busy_s() -> float | None:
+    """CPU seconds all processes used so far (every core), None off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+@dataclass
+class Run:
+    """One measured run: wall and CPU seconds (client, server, everything else)."""
+
+    wall: float
+    cpu: float
+    server_cpu: float | None
+    others_cpu: float | None
+    work: int
+    connections: int | None = None
+
+
+@dataclass
+class Side:
+    """One implementation of a scenario: ``run(state)`` does the work once and
+    returns how much; ``setup`` (per round when ``fresh``) builds its client."""
+
+    name: str
+    setup: Callable[[], Awaitable[Any]]
+    run: Callable[[Any], Awaitable[int]]
+    close: Callable[[Any], Awaitable[None]]
+    fresh: bool = False
+    state: Any = None
+
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    a: Side  # the plugin
+    b: Side  # the reference
+    expected: int
+    per: int  # calls per run (CPU per call) or bytes per run
+    unit: str  # "calls/s", "ms" or "MB/s"
+    target: float
+    op: str  # ">=" for rates, "<=" for times
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+
+
+async def _measure(side: Side, server_pid: int, stats_url: str, ctl: aiohttp.ClientSession) -> Run:
+    state = await side.setup() if side.fresh else side.state
+    try:
+        async with ctl.get(stats_url) as resp:
+            before = (await resp.json())["connections"]
+        gc.collect()
+        server0, busy0 = _proc_cpu_s(server_pid), _machine_busy_s()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        work = await side.run(state)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        server1, busy1 = _proc_cpu_s(server_pid), _machine_busy_s()
+        async with ctl.get(stats_url) as resp:
+            connections = (await resp.json())["connections"] - before
+    finally:
+        if side.fresh:
+            await side.close(state)
+    server_cpu = None if server0 is None or server1 is None else server1 - server0
+    others = None
+    if busy0 is not None and busy1 is not None and server_cpu is not None:
+        others = max(0.0, (busy1 - busy0) - cpu - server_cpu)
+    return Run(wall, cpu, server_cpu, others, work, connections)
+
+
+# ---------------------------------------------------------------------------
+# the scenarios
+# ---------------------------------------------------------------------------
+
+
+def _plugin_protocol() -> Any:
+    from utcp_http_stream.protocol import StreamableHttpCommunicationProtocol
+
+    return StreamableHttpCommunicationProtocol()
+
+
+def _plugin_template(base: str, path: str, **fields: Any) -> Any:
+    from utcp_http_stream.template import StreamableHttpCallTemplate
+
+    return StreamableHttpCallTemplate(name="bench", url=base + path, **fields)
+
+
+async def _new_plugin() -> Any:
+    return _plugin_protocol()
+
+
+async def _new_raw_uncapped() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+
+async def _close(obj: Any) -> None:
+    await obj.close()
+
+
+def _calls(cfg: HeadlineConfig, base: str, *, concurrent: bool, fresh: bool) -> tuple[Side, Side]:
+    n = cfg.concurrent_calls if concurrent else cfg.seq_calls
+    template = _plugin_template(base, "/json")
+    url = base + "/json"
+
+    async def many(call: Callable[[], Awaitable[Any]]) -> int:
+        if concurrent:
+            return len(await asyncio.gather(*(call() for _ in range(n))))
+        for _ in range(n):
+            await call()
+        return n
+
+    async def plugin(proto: Any) -> int:
+        return await many(lambda: proto.call_tool(None, "bench.small", {}, template))
+
+    async def raw(session: aiohttp.ClientSession) -> int:
+        return await many(lambda: raw_small(session, url))
+
+    return (
+        Side("plugin", _new_plugin, plugin, _close, fresh),
+        Side("raw aiohttp" + (", no limit" if concurrent else ""), _new_raw_uncapped, raw, _close, fresh),
+    )
+
+
+def _bytes(cfg: HeadlineConfig, base: str) -> tuple[Side, Side]:
+    from utcp_http.streamable_http_call_template import StreamableHttpCallTemplate
+    from utcp_http.streamable_http_communication_protocol import StreamableHttpCommunicationProtocol
+
+    args = {"n": cfg.bytes_size}
+    template = _plugin_template(base, "/bytes", chunk_size=cfg.chunk_size)
+    uh_template = StreamableHttpCallTemplate(name="bench", url=base + "/bytes", chunk_size=cfg.chunk_size)
+
+    async def new_uh() -> Any:
+        return StreamableHttpCommunicationProtocol()
+
+    async def run(proto: Any, tpl: Any) -> int:
+        return await drain_protocol(proto, tpl, args, measure_bytes=True)
+
+    async def plugin(proto: Any) -> int:
+        return await run(proto, template)
+
+    async def uh(proto: Any) -> int:
+        return await run(proto, uh_template)
+
+    return Side("plugin", _new_plugin, plugin, _close), Side("utcp-http", new_uh, uh, _close)
+
+
+def build_scenarios(cfg: HeadlineConfig, base: str) -> list[Scenario]:
+    kib = cfg.chunk_size // 1024
+    scenarios = [
+        Scenario(
+            "seq",
+            f"{cfg.seq_calls} sequential small JSON calls on one connection (long-lived clients)",
+            *_calls(cfg, base, concurrent=False, fresh=False),
+            expected=cfg.seq_calls,
+            per=cfg.seq_calls,
+            unit="calls/s",
+            target=0.9,
+            op=">=",
+        ),
+        Scenario(
+            "concurrent",
+            f"{cfg.concurrent_calls} concurrent small JSON calls, uncapped pools, fresh client per round",
+            *_calls(cfg, base, concurrent=True, fresh=True),
+            expected=cfg.concurrent_calls,
+            per=cfg.concurrent_calls,
+            unit="ms",
+            target=1.2,
+            op="<=",
+        ),
+        Scenario(
+            "concurrent_warm",
+            f"{cfg.concurrent_calls} concurrent small JSON calls, uncapped pools, warm (connections reused)",
+            *_calls(cfg, base, concurrent=True, fresh=False),
+            expected=cfg.concurrent_calls,
+            per=cfg.concurrent_calls,
+            unit="ms",
+            target=1.2,
+            op="<=",
+        ),
+    ]
+    if cfg.with_utcp_http:
+        scenarios.append(
+            Scenario(
+                f"bytes_{kib}k",
+                f"bytes stream of {cfg.bytes_size / MiB:g} MiB read in {kib} KiB pieces (long-lived clients)",
+                *_bytes(cfg, base),
+                expected=cfg.bytes_size,
+                per=cfg.bytes_size,
+                unit="MB/s",
+                target=2.0,
+                op=">=",
+            )
+        )
+    return scenarios
+
+
+# ---------------------------------------------------------------------------
+# running and summarizing
+# ---------------------------------------------------------------------------
+
+
+async def run_headline(cfg: HeadlineConfig, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every scenario in interleaved A/B rounds; the results dict (JSON-able)."""
+    log = log or (lambda message: None)
+    started = time.perf_counter()
+    with ServerProcess() as server:
+        assert server.proc is not None
+        pid = server.proc.pid
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=600)) as ctl:
+            scenarios = build_scenarios(cfg, server.base)
+            for sc in scenarios:
+                sc.runs = {sc.a.name: [], sc.b.name: []}
+                sides = (sc.a, sc.b)
+                for side in sides:
+                    if not side.fresh:
+                        side.state = await side.setup()
+                try:
+                    for side in sides:  # warm-up: imports, first connections, caches
+                        await _measure(side, pid, server.base + "/stats", ctl)
+                    for r in range(cfg.rounds):
+                        for side in sides if r % 2 == 0 else sides[::-1]:
+                            sc.runs[side.name].append(await _measure(side, pid, server.base + "/stats", ctl))
+                finally:
+                    for side in sides:
+                        if not side.fresh and side.state is not None:
+                            await side.close(side.state)
+                log(f"  {sc.key}: {cfg.rounds} rounds done")
+    return {
+        "config": asdict(cfg),
+        "duration_s": round(time.perf_counter() - started, 1),
+        "loadavg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "scenarios": {sc.key: summarize(sc) for sc in scenarios},
+    }
+
+
+def _value(sc: Scenario, run: Run) -> float:
+    if sc.unit == "ms":
+        return run.wall * 1000
+    if sc.unit == "MB/s":
+        return run.work / MB / run.wall
+    return run.work / run.wall
+
+
+def summarize(sc: Scenario) -> dict[str, Any]:
+    a_runs, b_runs = sc.runs[sc.a.name], sc.runs[sc.b.name]
+    bad = [
+        f"{name}: did {r.work}, expected {sc.expected}"
+        for name, runs in sc.runs.items()
+        for r in runs
+        if r.work != sc.expected
+    ]
+    pairs = list(zip(a_runs, b_runs, strict=True))
+    ratio = median([_value(sc, a) / _value(sc, b) for a, b in pairs])
+    cpu_ratio = median([a.cpu / b.cpu for a, b in pairs if a.cpu and b.cpu])
+    sides = {}
+    for name, runs in sc.runs.items():
+        sides[name] = {
+            "value": median([_value(sc, r) for r in runs]),
+            "wall_s": median([r.wall for r in runs]),
+            "cpu_s": median([r.cpu for r in runs]),
+            "cpu_us_per_call": None if sc.unit == "MB/s" else median([r.cpu / sc.per * 1e6 for r in runs]),
+            "server_cpu_s": median([r.server_cpu for r in runs if r.server_cpu is not None]),
+            "others_cpu_s": median([r.others_cpu for r in runs if r.others_cpu is not None]),
+            "connections": sorted({r.connections for r in runs if r.connections is not None}),
+            "walls_s": [round(r.wall, 5) for r in runs],
+            "cpus_s": [round(r.cpu, 5) for r in runs],
+        }
+    ratios = [_value(sc, a) / _value(sc, b) for a, b in pairs]
+    met = None if ratio is None else (ratio >= sc.target if sc.op == ">=" else ratio <= sc.target)
+    return {
+        "title": sc.title,
+        "unit": sc.unit,
+        "a": sc.a.name,
+        "b": sc.b.name,
+        "ratio": ratio,
+        "ratio_quartiles": _quartiles(ratios),
+        "ratios": [round(x, 4) for x in ratios],
+        "cpu_ratio": cpu_ratio,
+        "target": sc.target,
+        "op": sc.op,
+        "met": met,
+        "errors": bad,
+        "sides": sides,
+    }
+
+
+def _quartiles(values: list[float]) -> list[float] | None:
+    if len(values) < 4:
+        return None
+    q = statistics.quantiles(values, n=4)
+    return [round(q[0], 3), round(q[2], 3)]
+
+
+def render_headline(results: dict[str, Any]) -> str:
+    cfg = results["config"]
+    lines = [
+        f"headline scenarios: {cfg['rounds']} interleaved A/B rounds, paired medians "
+        f"({results['duration_s']} s; load average at end {results['loadavg_at_end']})",
+        "  'ratio': median over rounds of value(plugin)/value(reference) (rates: >1 faster; ms: <1 faster),"
+        " [quartiles]",
+        "  'cpu': client CPU (time.process_time), 'server': the server process, 'others': the rest of the machine",
+        "",
+    ]
+    for key, s in results["scenarios"].items():
+        lines.append(f"[{key}] {s['title']}")
+        for name, side in s["sides"].items():
+            per_call = side["cpu_us_per_call"]
+            cpu = f"{per_call:7.1f} us/call" if per_call is not None else f"{side['cpu_s']:7.3f} s/run "
+            lines.append(
+                f"  {name:<22}{_fmt_value(side['value'], s['unit']):>12} {s['unit']:<8} cpu {cpu}"
+                f"  server {_fmt_s(side['server_cpu_s'])}  others {_fmt_s(side['others_cpu_s'])}"
+                f"  conns {side['connections']}"
+            )
+        q = s["ratio_quartiles"]
+        lines.append(
+            f"  ratio {s['ratio']:.3f}x {q or ''}  client CPU plugin/reference {s['cpu_ratio']:.2f}x"
+            if s["ratio"] is not None
+            else "  ratio n/a"
+        )
+        lines.extend(f"  ! {e}" for e in s["errors"][:3])
+        lines.append("")
+    lines.append("targets (paired, this run):")
+    labels = {
+        "seq": "sequential calls on one connection >= 0.9x raw aiohttp's rate",
+        "concurrent": "200 concurrent calls <= 1.2x raw aiohttp's time (same uncapped pool)",
+        "concurrent_warm": "(warm pools, for comparison) <= 1.2x raw aiohttp's time",
+        "bytes_4k": "bytes at 4 KiB chunks >= 2x utcp-http's rate",
+    }
+    for key, s in results["scenarios"].items():
+        status = {True: "MET   ", False: "MISSED", None: "n/a   "}[s["met"]]
+        cpu = f" (client CPU per call {s['cpu_ratio']:.2f}x the reference's)" if s["unit"] != "MB/s" else ""
+        value = "n/a" if s["ratio"] is None else f"{s['ratio']:.3f}x"
+        lines.append(f"  [{status}] {labels.get(key, key)}: {value}{cpu}")
+    return "\n".join(lines)
+
+
+def _fmt_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.2f}" if unit == "ms" else f"{value:,.0f}" if unit == "calls/s" else f"{value:,.1f}"
+
+
+def _fmt_s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f} s"
+
+
+def dump(results: dict[str, Any]) -> str:
+    return json.dumps(results, indent=2, default=str) + "\n"
