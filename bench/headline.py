@@ -11,7 +11,9 @@
    utcp-http's ``call_tool_streaming``. Target: at least 2x utcp-http's rate.
 
 Method: the loopback server runs in its own process; rounds are interleaved
-A/B/B/A (the order flips every round, so neither side always runs second),
+A B B A (the next round B A A B): the ratio of a round is the sum of its
+two plugin runs over the sum of its two reference runs, so which side runs
+first, and load that rises or falls through the round, cancel within it;
 ``gc.collect()`` before every run, and each figure is the median of the
 per-round ratios. Client CPU comes from ``time.process_time()`` in this
 process, server CPU from ``/proc/<pid>/stat`` of the server process, and
@@ -37,7 +39,7 @@ import aiohttp
 
 from bench.config import HAVE_UTCP_HTTP, MB, MiB
 from bench.servers import ServerProcess
-from bench.stats import median
+from bench.stats import block_ratios, median
 from bench.targets import drain_protocol, raw_small
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -47,10 +49,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 class HeadlineConfig:
     """About 40-70 s on this 2-core VM; ``tiny()`` is for the smoke test."""
 
-    rounds: int = 21
-    seq_calls: int = 500
+    rounds: int = 15  # each round runs A B B A (B A A B the next)
+    seq_calls: int = 250
     concurrent_calls: int = 200
-    bytes_size: int = 64 * MiB
+    bytes_size: int = 48 * MiB
     chunk_size: int = 4096
     with_utcp_http: bool = HAVE_UTCP_HTTP
 
@@ -297,7 +299,8 @@ async def run_headline(cfg: HeadlineConfig, *, log: Callable[[str], None] | None
                     for side in sides:  # warm-up: imports, first connections, caches
                         await _measure(side, pid, server.base + "/stats", ctl)
                     for r in range(cfg.rounds):
-                        for side in sides if r % 2 == 0 else sides[::-1]:
+                        first, second = sides if r % 2 == 0 else sides[::-1]
+                        for side in (first, second, second, first):
                             sc.runs[side.name].append(await _measure(side, pid, server.base + "/stats", ctl))
                 finally:
                     for side in sides:
@@ -328,9 +331,11 @@ def summarize(sc: Scenario) -> dict[str, Any]:
         for r in runs
         if r.work != sc.expected
     ]
-    pairs = list(zip(a_runs, b_runs, strict=True))
-    ratio = median([_value(sc, a) / _value(sc, b) for a, b in pairs])
-    cpu_ratio = median([a.cpu / b.cpu for a, b in pairs if a.cpu and b.cpu])
+    # per round (A B B A): time(plugin) / time(reference), and the same for client CPU
+    time_ratios = block_ratios([r.wall for r in a_runs], [r.wall for r in b_runs])
+    ratios = time_ratios if sc.unit == "ms" else [1 / x for x in time_ratios if x]
+    ratio = median(ratios)
+    cpu_ratio = median(block_ratios([r.cpu for r in a_runs], [r.cpu for r in b_runs]))
     sides = {}
     for name, runs in sc.runs.items():
         sides[name] = {
@@ -340,11 +345,14 @@ def summarize(sc: Scenario) -> dict[str, Any]:
             "cpu_us_per_call": None if sc.unit == "MB/s" else median([r.cpu / sc.per * 1e6 for r in runs]),
             "server_cpu_s": median([r.server_cpu for r in runs if r.server_cpu is not None]),
             "others_cpu_s": median([r.others_cpu for r in runs if r.others_cpu is not None]),
+            # cores the rest of the machine kept busy during the runs (2 = both cores of this VM)
+            "others_cores": median([r.others_cpu / r.wall for r in runs if r.others_cpu is not None and r.wall]),
             "connections": sorted({r.connections for r in runs if r.connections is not None}),
             "walls_s": [round(r.wall, 5) for r in runs],
             "cpus_s": [round(r.cpu, 5) for r in runs],
+            "others_cores_per_run": [None if r.others_cpu is None else round(r.others_cpu / r.wall, 3) for r in runs],
         }
-    ratios = [_value(sc, a) / _value(sc, b) for a, b in pairs]
+    by_load = _by_load(sc, ratios, a_runs, b_runs)
     met = None if ratio is None else (ratio >= sc.target if sc.op == ">=" else ratio <= sc.target)
     return {
         "title": sc.title,
@@ -358,8 +366,33 @@ def summarize(sc: Scenario) -> dict[str, Any]:
         "target": sc.target,
         "op": sc.op,
         "met": met,
+        "by_load": by_load,
         "errors": bad,
         "sides": sides,
+    }
+
+
+QUIET_CORES = 0.3  # a round is "quiet" when the rest of the machine kept less than this busy
+BUSY_CORES = 0.7
+
+
+def _by_load(sc: Scenario, ratios: list[float], a_runs: list[Run], b_runs: list[Run]) -> dict[str, Any]:
+    """The per-round ratios split by how busy the rest of the machine was in
+    that round: the evidence for what load does to a ratio, from the run itself."""
+    loads = []
+    for start in range(0, min(len(a_runs), len(b_runs)) - 1, 2):
+        runs = a_runs[start : start + 2] + b_runs[start : start + 2]
+        if any(r.others_cpu is None for r in runs):
+            return {}
+        loads.append(sum(r.others_cpu or 0.0 for r in runs) / sum(r.wall for r in runs))
+    if len(loads) != len(ratios):
+        return {}
+    quiet = [x for x, load in zip(ratios, loads, strict=True) if load < QUIET_CORES]
+    busy = [x for x, load in zip(ratios, loads, strict=True) if load >= BUSY_CORES]
+    return {
+        "round_others_cores": [round(x, 3) for x in loads],
+        "quiet": {"rounds": len(quiet), "ratio": median(quiet)},
+        "busy": {"rounds": len(busy), "ratio": median(busy)},
     }
 
 
@@ -375,9 +408,10 @@ def render_headline(results: dict[str, Any]) -> str:
     lines = [
         f"headline scenarios: {cfg['rounds']} interleaved A/B rounds, paired medians "
         f"({results['duration_s']} s; load average at end {results['loadavg_at_end']})",
-        "  'ratio': median over rounds of value(plugin)/value(reference) (rates: >1 faster; ms: <1 faster),"
+        "  'ratio': median over A B B A rounds of value(plugin)/value(reference) (rates: >1 faster; ms: <1 faster),"
         " [quartiles]",
-        "  'cpu': client CPU (time.process_time), 'server': the server process, 'others': the rest of the machine",
+        "  'cpu': client CPU (time.process_time); 'server': CPU of the server process (10 ms ticks); 'others': cores",
+        "  the rest of the machine kept busy meanwhile (0 on a quiet machine; near 2, the runs shared both cores)",
         "",
     ]
     for key, s in results["scenarios"].items():
@@ -387,7 +421,7 @@ def render_headline(results: dict[str, Any]) -> str:
             cpu = f"{per_call:7.1f} us/call" if per_call is not None else f"{side['cpu_s']:7.3f} s/run "
             lines.append(
                 f"  {name:<22}{_fmt_value(side['value'], s['unit']):>12} {s['unit']:<8} cpu {cpu}"
-                f"  server {_fmt_s(side['server_cpu_s'])}  others {_fmt_s(side['others_cpu_s'])}"
+                f"  server {_fmt_s(side['server_cpu_s'])}  others {_fmt_cores(side['others_cores'])}"
                 f"  conns {side['connections']}"
             )
         q = s["ratio_quartiles"]
@@ -396,6 +430,13 @@ def render_headline(results: dict[str, Any]) -> str:
             if s["ratio"] is not None
             else "  ratio n/a"
         )
+        split = s.get("by_load") or {}
+        if split:
+            quiet, busy = split["quiet"], split["busy"]
+            lines.append(
+                f"  by load: {quiet['rounds']} quiet rounds (others < {QUIET_CORES} cores) {_fmt_x(quiet['ratio'])}, "
+                f"{busy['rounds']} busy rounds (>= {BUSY_CORES} cores) {_fmt_x(busy['ratio'])}"
+            )
         lines.extend(f"  ! {e}" for e in s["errors"][:3])
         lines.append("")
     lines.append("targets (paired, this run):")
@@ -417,6 +458,14 @@ def _fmt_value(value: float | None, unit: str) -> str:
     if value is None:
         return "n/a"
     return f"{value:,.2f}" if unit == "ms" else f"{value:,.0f}" if unit == "calls/s" else f"{value:,.1f}"
+
+
+def _fmt_x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}x"
+
+
+def _fmt_cores(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} cores"
 
 
 def _fmt_s(value: float | None) -> str:

@@ -73,3 +73,20 @@ def summarize(case: Any, recs: dict[str, list[Record]]) -> dict[str, Any]:
         entry["vs"] = ratios
         out["impls"][name] = entry
     return out
+
+
+def block_ratios(a: list[float], b: list[float], per_block: int = 2) -> list[float]:
+    """``sum(a) / sum(b)`` over each block of ``per_block`` consecutive runs per side.
+
+    With rounds run A B B A (the next one B A A B), a block is one round: which
+    side runs first, and any load that rises or falls steadily through the
+    round, weigh the same on both sides, so the per-round ratio cancels them.
+    (Ratios of single runs taken in alternating order split into two clusters,
+    A-first and B-first, and their median can land anywhere between the two.)
+    """
+    out = []
+    for start in range(0, min(len(a), len(b)) - per_block + 1, per_block):
+        num, den = sum(a[start : start + per_block]), sum(b[start : start + per_block])
+        if num == num and den == den and den > 0:  # NaN: a failed run
+            out.append(num / den)
+    return out

@@ -17,6 +17,7 @@ from bench.config import HAVE_UTCP_HTTP, Config
 from bench.headline import HeadlineConfig, render_headline, run_headline
 from bench.runner import run_benchmark
 from bench.scenarios import CASE_KEYS
+from bench.stats import block_ratios
 
 
 async def test_every_case_runs_at_tiny_sizes():
@@ -57,7 +58,7 @@ async def test_headline_scenarios_run_paired():
     assert set(results["scenarios"]) == expected
     for key, scenario in results["scenarios"].items():
         assert scenario["errors"] == [], (key, scenario["errors"])
-        assert len(scenario["ratios"]) == 2, key  # one paired ratio per round
+        assert len(scenario["ratios"]) == 2, key  # one paired ratio per A B B A round
         assert scenario["ratio"] > 0 and scenario["cpu_ratio"] > 0, key
         assert scenario["met"] in (True, False), key
     # Sequential calls stay on one connection per run for both clients (none after warm-up).
@@ -76,3 +77,12 @@ def test_command_line_writes_json(tmp_path):
     assert written["meta"]["mode"] == "short"
     assert set(written["cases"]) == {"ttfi"}
     assert written["cases"]["ttfi"]["impls"]["plugin"]["errors"] == []
+
+
+def test_block_ratios_cancel_the_position_within_a_round():
+    # A B B A: the side that runs first is 10 % slower; per-run ratios would
+    # split into 1.1x and 0.9x clusters, the per-round sums do not.
+    a = [1.1, 1.0, 1.0, 1.1]  # round 1: A first (slow) then A last; round 2: A second and third
+    b = [1.0, 1.1, 1.1, 1.0]
+    assert block_ratios(a, b) == [1.0, 1.0]
+    assert block_ratios([2.0, 2.0, float("nan"), 1.0], [1.0, 1.0, 1.0, 1.0]) == [2.0]
