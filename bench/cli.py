@@ -28,6 +28,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only the three headline scenarios, paired A/B (under ~2 minutes)",
     )
+    p.add_argument(
+        "--no-priority",
+        action="store_true",
+        help="--quick: leave the scheduling priority alone (by default nice -10 when permitted)",
+    )
     p.add_argument("--short", action="store_true", help="every case, 2 rounds and smaller sizes (~90 s)")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results (JSON)")
     p.add_argument("--rounds", type=int, help="override the number of rounds")
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             hcfg.rounds = args.rounds
         if args.no_utcp_http or not HAVE_UTCP_HTTP:
             hcfg.with_utcp_http = False
+        if args.no_priority:
+            hcfg.nice = None
         results = asyncio.run(run_headline(hcfg, log=_log))
         print(render_headline(results))
         path = args.json if args.json != DEFAULT_JSON else DEFAULT_JSON.with_name("results-quick.json")

@@ -4,9 +4,11 @@
    ``call_tool`` against a raw aiohttp loop (``get`` + ``read`` + ``json.loads``),
    each on one long-lived client. Target: at least 0.9x raw's call rate.
 2. ``concurrent``: 200 small JSON calls under one ``asyncio.gather``, both with
-   an uncapped pool (raw: ``TCPConnector(limit=0)``), a fresh client per round,
-   so both open 200 connections. Target: at most 1.2x raw's wall time. The same
-   with warm pools (long-lived clients, connections reused) is shown below it.
+   an uncapped pool (raw: ``TCPConnector(limit=0)``) on long-lived clients, so
+   the 200 connections of the warm-up are reused. Target: at most 1.2x raw's
+   wall time. ``concurrent_fresh`` is the same with a fresh client per round
+   (200 connects in each run, the full benchmark's ``calls_concurrent``): the
+   connects cost both sides the same and dilute the ratio.
 3. ``bytes_4k``: a bytes stream read in 4 KiB pieces, the plugin against
    utcp-http's ``call_tool_streaming``. Target: at least 2x utcp-http's rate.
 
@@ -26,12 +28,13 @@ disagree").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,10 +58,14 @@ class HeadlineConfig:
     bytes_size: int = 48 * MiB
     chunk_size: int = 4096
     with_utcp_http: bool = HAVE_UTCP_HTTP
+    # Scheduling priority of the client and the server process while they run
+    # (``os.setpriority``; lowering it below 0 needs root). Other jobs on the
+    # machine then yield the cores to the benchmark instead of sharing them.
+    nice: int | None = -10
 
     @classmethod
     def tiny(cls) -> HeadlineConfig:
-        return cls(rounds=2, seq_calls=10, concurrent_calls=10, bytes_size=256 * 1024)
+        return cls(rounds=2, seq_calls=10, concurrent_calls=10, bytes_size=256 * 1024, nice=None)
 
 
 # ---------------------------------------------------------------------------
@@ -147,6 +154,59 @@ async def _measure(side: Side, server_pid: int, stats_url: str, ctl: aiohttp.Cli
     if busy0 is not None and busy1 is not None and server_cpu is not None:
         others = max(0.0, (busy1 - busy0) - cpu - server_cpu)
     return Run(wall, cpu, server_cpu, others, work, connections)
+
+
+AUTOGROUP = "/proc/self/autogroup"
+
+
+def _autogroup_nice() -> int | None:
+    """The nice value of this session's scheduler autogroup (Linux), if any."""
+    try:
+        with open(AUTOGROUP) as f:
+            return int(f.read().split("nice")[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _set_autogroup_nice(nice: int) -> None:
+    with open(AUTOGROUP, "w") as f:
+        f.write(str(nice))
+
+
+@contextlib.contextmanager
+def _priority(nice: int | None, server_pid: int | None) -> Iterator[str]:
+    """Run this process and the server at ``nice`` for the duration; yields what was applied.
+
+    With ``kernel.sched_autogroup_enabled`` (the default on desktop and many VM
+    kernels) every session is one scheduling group and a process's nice value
+    only orders it within its own group: against other sessions' jobs it is the
+    group's nice (``/proc/self/autogroup``, shared with the server, a child
+    process) that counts, so both are set and both restored afterwards.
+    """
+    if nice is None or server_pid is None or not hasattr(os, "setpriority"):
+        yield "default"
+        return
+    me = os.getpid()
+    before = os.getpriority(os.PRIO_PROCESS, me)
+    group_before = _autogroup_nice()
+    applied = []
+    try:
+        for pid in (me, server_pid):
+            os.setpriority(os.PRIO_PROCESS, pid, nice)
+        applied.append(f"nice {nice}")
+        if group_before is not None:
+            _set_autogroup_nice(nice)
+            applied.append(f"autogroup nice {nice}")
+    except OSError as exc:
+        applied.append(f"(nice {nice} refused: {exc.strerror})")
+    try:
+        yield " + ".join(applied) + " for the client and the server"
+    finally:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, me, before)
+        if group_before is not None:
+            with contextlib.suppress(OSError):
+                _set_autogroup_nice(group_before)
 
 
 # ---------------------------------------------------------------------------
@@ -240,8 +300,8 @@ def build_scenarios(cfg: HeadlineConfig, base: str) -> list[Scenario]:
         ),
         Scenario(
             "concurrent",
-            f"{cfg.concurrent_calls} concurrent small JSON calls, uncapped pools, fresh client per round",
-            *_calls(cfg, base, concurrent=True, fresh=True),
+            f"{cfg.concurrent_calls} concurrent small JSON calls, uncapped pools, warm (connections reused)",
+            *_calls(cfg, base, concurrent=True, fresh=False),
             expected=cfg.concurrent_calls,
             per=cfg.concurrent_calls,
             unit="ms",
@@ -249,9 +309,9 @@ def build_scenarios(cfg: HeadlineConfig, base: str) -> list[Scenario]:
             op="<=",
         ),
         Scenario(
-            "concurrent_warm",
-            f"{cfg.concurrent_calls} concurrent small JSON calls, uncapped pools, warm (connections reused)",
-            *_calls(cfg, base, concurrent=True, fresh=False),
+            "concurrent_fresh",
+            f"{cfg.concurrent_calls} concurrent small JSON calls, uncapped pools, fresh client per round",
+            *_calls(cfg, base, concurrent=True, fresh=True),
             expected=cfg.concurrent_calls,
             per=cfg.concurrent_calls,
             unit="ms",
@@ -284,7 +344,7 @@ async def run_headline(cfg: HeadlineConfig, *, log: Callable[[str], None] | None
     """Run every scenario in interleaved A/B rounds; the results dict (JSON-able)."""
     log = log or (lambda message: None)
     started = time.perf_counter()
-    with ServerProcess() as server:
+    with ServerProcess() as server, _priority(cfg.nice, server.proc.pid if server.proc else None) as priority:
         assert server.proc is not None
         pid = server.proc.pid
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=600)) as ctl:
@@ -309,6 +369,7 @@ async def run_headline(cfg: HeadlineConfig, *, log: Callable[[str], None] | None
                 log(f"  {sc.key}: {cfg.rounds} rounds done")
     return {
         "config": asdict(cfg),
+        "priority": priority,
         "duration_s": round(time.perf_counter() - started, 1),
         "loadavg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "scenarios": {sc.key: summarize(sc) for sc in scenarios},
@@ -406,8 +467,8 @@ def _quartiles(values: list[float]) -> list[float] | None:
 def render_headline(results: dict[str, Any]) -> str:
     cfg = results["config"]
     lines = [
-        f"headline scenarios: {cfg['rounds']} interleaved A/B rounds, paired medians "
-        f"({results['duration_s']} s; load average at end {results['loadavg_at_end']})",
+        f"headline scenarios: {cfg['rounds']} interleaved A B B A rounds, paired medians "
+        f"({results['duration_s']} s; priority {results['priority']}; load average at end {results['loadavg_at_end']})",
         "  'ratio': median over A B B A rounds of value(plugin)/value(reference) (rates: >1 faster; ms: <1 faster),"
         " [quartiles]",
         "  'cpu': client CPU (time.process_time); 'server': CPU of the server process (10 ms ticks); 'others': cores",
@@ -442,8 +503,8 @@ def render_headline(results: dict[str, Any]) -> str:
     lines.append("targets (paired, this run):")
     labels = {
         "seq": "sequential calls on one connection >= 0.9x raw aiohttp's rate",
-        "concurrent": "200 concurrent calls <= 1.2x raw aiohttp's time (same uncapped pool)",
-        "concurrent_warm": "(warm pools, for comparison) <= 1.2x raw aiohttp's time",
+        "concurrent": "200 concurrent calls <= 1.2x raw aiohttp's time (same uncapped pool, warm)",
+        "concurrent_fresh": "(fresh pools: 200 connects in both, for comparison) <= 1.2x raw aiohttp's time",
         "bytes_4k": "bytes at 4 KiB chunks >= 2x utcp-http's rate",
     }
     for key, s in results["scenarios"].items():

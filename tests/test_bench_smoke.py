@@ -54,7 +54,7 @@ async def test_every_case_runs_at_tiny_sizes():
 async def test_headline_scenarios_run_paired():
     results = await run_headline(HeadlineConfig.tiny())
 
-    expected = {"seq", "concurrent", "concurrent_warm"} | ({"bytes_4k"} if HAVE_UTCP_HTTP else set())
+    expected = {"seq", "concurrent", "concurrent_fresh"} | ({"bytes_4k"} if HAVE_UTCP_HTTP else set())
     assert set(results["scenarios"]) == expected
     for key, scenario in results["scenarios"].items():
         assert scenario["errors"] == [], (key, scenario["errors"])
@@ -64,7 +64,7 @@ async def test_headline_scenarios_run_paired():
     # Sequential calls stay on one connection per run for both clients (none after warm-up).
     assert set(results["scenarios"]["seq"]["sides"]["plugin"]["connections"]) <= {0, 1}
     # Fresh uncapped pools open one connection per concurrent call, for both.
-    for side in results["scenarios"]["concurrent"]["sides"].values():
+    for side in results["scenarios"]["concurrent_fresh"]["sides"].values():
         assert side["connections"] == [10], side
     assert "targets (paired, this run):" in render_headline(results)
     json.dumps(results, default=str)
