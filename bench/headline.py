@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import gc
 import json
 import os
+import pstats
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -131,6 +133,7 @@ class Scenario:
     target: float
     op: str  # ">=" for rates, "<=" for times
     runs: dict[str, list[Run]] = field(default_factory=dict)
+    function_calls: dict[str, int] = field(default_factory=dict)
 
 
 async def _measure(side: Side, server_pid: int, stats_url: str, ctl: aiohttp.ClientSession) -> Run:
@@ -207,6 +210,24 @@ def _priority(nice: int | None, server_pid: int | None) -> Iterator[str]:
         if group_before is not None:
             with contextlib.suppress(OSError):
                 _set_autogroup_nice(group_before)
+
+
+async def _count_function_calls(side: Side) -> int:
+    """Python and C function calls of one run, counted by cProfile (coroutine
+    resumptions included). Unlike time, the count does not depend on the load
+    of the machine: a change in it is a change in the code path."""
+    state = await side.setup() if side.fresh else side.state
+    profiler = cProfile.Profile()
+    try:
+        profiler.enable()
+        try:
+            await side.run(state)
+        finally:
+            profiler.disable()
+    finally:
+        if side.fresh:
+            await side.close(state)
+    return pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------
@@ -362,6 +383,7 @@ async def run_headline(cfg: HeadlineConfig, *, log: Callable[[str], None] | None
                         first, second = sides if r % 2 == 0 else sides[::-1]
                         for side in (first, second, second, first):
                             sc.runs[side.name].append(await _measure(side, pid, server.base + "/stats", ctl))
+                    sc.function_calls = {side.name: await _count_function_calls(side) for side in sides}
                 finally:
                     for side in sides:
                         if not side.fresh and side.state is not None:
@@ -397,6 +419,8 @@ def summarize(sc: Scenario) -> dict[str, Any]:
     ratios = time_ratios if sc.unit == "ms" else [1 / x for x in time_ratios if x]
     ratio = median(ratios)
     cpu_ratio = median(block_ratios([r.cpu for r in a_runs], [r.cpu for r in b_runs]))
+    fa, fb = sc.function_calls.get(sc.a.name), sc.function_calls.get(sc.b.name)
+    calls_ratio = fa / fb if fa and fb else None
     sides = {}
     for name, runs in sc.runs.items():
         sides[name] = {
@@ -409,6 +433,7 @@ def summarize(sc: Scenario) -> dict[str, Any]:
             # cores the rest of the machine kept busy during the runs (2 = both cores of this VM)
             "others_cores": median([r.others_cpu / r.wall for r in runs if r.others_cpu is not None and r.wall]),
             "connections": sorted({r.connections for r in runs if r.connections is not None}),
+            "function_calls_per_run": sc.function_calls.get(name),
             "walls_s": [round(r.wall, 5) for r in runs],
             "cpus_s": [round(r.cpu, 5) for r in runs],
             "others_cores_per_run": [None if r.others_cpu is None else round(r.others_cpu / r.wall, 3) for r in runs],
@@ -424,6 +449,7 @@ def summarize(sc: Scenario) -> dict[str, Any]:
         "ratio_quartiles": _quartiles(ratios),
         "ratios": [round(x, 4) for x in ratios],
         "cpu_ratio": cpu_ratio,
+        "function_calls_ratio": calls_ratio,
         "target": sc.target,
         "op": sc.op,
         "met": met,
@@ -472,7 +498,8 @@ def render_headline(results: dict[str, Any]) -> str:
         "  'ratio': median over A B B A rounds of value(plugin)/value(reference) (rates: >1 faster; ms: <1 faster),"
         " [quartiles]",
         "  'cpu': client CPU (time.process_time); 'server': CPU of the server process (10 ms ticks); 'others': cores",
-        "  the rest of the machine kept busy meanwhile (0 on a quiet machine; near 2, the runs shared both cores)",
+        "  the rest of the machine kept busy meanwhile (0 on a quiet machine; near 2, the runs shared both cores);",
+        "  'function calls': Python and C calls in one run (cProfile), the same whatever the load",
         "",
     ]
     for key, s in results["scenarios"].items():
@@ -488,6 +515,7 @@ def render_headline(results: dict[str, Any]) -> str:
         q = s["ratio_quartiles"]
         lines.append(
             f"  ratio {s['ratio']:.3f}x {q or ''}  client CPU plugin/reference {s['cpu_ratio']:.2f}x"
+            f"  function calls plugin/reference {_fmt_x(s.get('function_calls_ratio'))}"
             if s["ratio"] is not None
             else "  ratio n/a"
         )
