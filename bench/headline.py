@@ -52,7 +52,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 @dataclass
 class HeadlineConfig:
-    """About 40-70 s on this 2-core VM; ``tiny()`` is for the smoke test."""
+    """About 40 s on this 2-core VM at nice -10 (up to ~2.5 min at the default
+    priority while other jobs hold the cores); ``tiny()`` is for the smoke test."""
 
     rounds: int = 15  # each round runs A B B A (B A A B the next)
     seq_calls: int = 250
@@ -136,27 +137,39 @@ class Scenario:
     function_calls: dict[str, int] = field(default_factory=dict)
 
 
-async def _measure(side: Side, server_pid: int, stats_url: str, ctl: aiohttp.ClientSession) -> Run:
-    state = await side.setup() if side.fresh else side.state
-    try:
-        async with ctl.get(stats_url) as resp:
-            before = (await resp.json())["connections"]
-        gc.collect()
-        server0, busy0 = _proc_cpu_s(server_pid), _machine_busy_s()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        work = await side.run(state)
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        server1, busy1 = _proc_cpu_s(server_pid), _machine_busy_s()
-        async with ctl.get(stats_url) as resp:
-            connections = (await resp.json())["connections"] - before
-    finally:
-        if side.fresh:
-            await side.close(state)
-    server_cpu = None if server0 is None or server1 is None else server1 - server0
-    others = None
-    if busy0 is not None and busy1 is not None and server_cpu is not None:
-        others = max(0.0, (busy1 - busy0) - cpu - server_cpu)
-    return Run(wall, cpu, server_cpu, others, work, connections)
+class _Meter:
+    """Measures one run of a side: wall, client CPU, server CPU, the rest of
+    the machine, and the connections the server accepted meanwhile."""
+
+    def __init__(self, server_pid: int, stats_url: str) -> None:
+        self.server_pid = server_pid
+        self.stats_url = stats_url
+        self.ctl: aiohttp.ClientSession | None = None  # reads /stats, on a connection of its own
+
+    async def connections(self) -> int:
+        assert self.ctl is not None
+        async with self.ctl.get(self.stats_url) as resp:
+            return (await resp.json())["connections"]
+
+    async def measure(self, side: Side) -> Run:
+        state = await side.setup() if side.fresh else side.state
+        try:
+            before = await self.connections()
+            gc.collect()
+            server0, busy0 = _proc_cpu_s(self.server_pid), _machine_busy_s()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            work = await side.run(state)
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            server1, busy1 = _proc_cpu_s(self.server_pid), _machine_busy_s()
+            connections = await self.connections() - before
+        finally:
+            if side.fresh:
+                await side.close(state)
+        server_cpu = None if server0 is None or server1 is None else server1 - server0
+        others = None
+        if busy0 is not None and busy1 is not None and server_cpu is not None:
+            others = max(0.0, (busy1 - busy0) - cpu - server_cpu)
+        return Run(wall, cpu, server_cpu, others, work, connections)
 
 
 AUTOGROUP = "/proc/self/autogroup"
@@ -362,32 +375,16 @@ def build_scenarios(cfg: HeadlineConfig, base: str) -> list[Scenario]:
 
 
 async def run_headline(cfg: HeadlineConfig, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run every scenario in interleaved A/B rounds; the results dict (JSON-able)."""
+    """Run every scenario in A B B A rounds; the results dict (JSON-able)."""
     log = log or (lambda message: None)
     started = time.perf_counter()
     with ServerProcess() as server, _priority(cfg.nice, server.proc.pid if server.proc else None) as priority:
         assert server.proc is not None
-        pid = server.proc.pid
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=600)) as ctl:
+        meter = _Meter(server.proc.pid, server.base + "/stats")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=600)) as meter.ctl:
             scenarios = build_scenarios(cfg, server.base)
             for sc in scenarios:
-                sc.runs = {sc.a.name: [], sc.b.name: []}
-                sides = (sc.a, sc.b)
-                for side in sides:
-                    if not side.fresh:
-                        side.state = await side.setup()
-                try:
-                    for side in sides:  # warm-up: imports, first connections, caches
-                        await _measure(side, pid, server.base + "/stats", ctl)
-                    for r in range(cfg.rounds):
-                        first, second = sides if r % 2 == 0 else sides[::-1]
-                        for side in (first, second, second, first):
-                            sc.runs[side.name].append(await _measure(side, pid, server.base + "/stats", ctl))
-                    sc.function_calls = {side.name: await _count_function_calls(side) for side in sides}
-                finally:
-                    for side in sides:
-                        if not side.fresh and side.state is not None:
-                            await side.close(side.state)
+                await _run_scenario(sc, cfg.rounds, meter)
                 log(f"  {sc.key}: {cfg.rounds} rounds done")
     return {
         "config": asdict(cfg),
@@ -396,6 +393,28 @@ async def run_headline(cfg: HeadlineConfig, *, log: Callable[[str], None] | None
         "loadavg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "scenarios": {sc.key: summarize(sc) for sc in scenarios},
     }
+
+
+async def _run_scenario(sc: Scenario, rounds: int, meter: _Meter) -> None:
+    """Warm-up, then ``rounds`` rounds of A B B A (B A A B every other round),
+    then one counted run per side (function calls)."""
+    sides = (sc.a, sc.b)
+    sc.runs = {side.name: [] for side in sides}
+    for side in sides:
+        if not side.fresh:
+            side.state = await side.setup()
+    try:
+        for side in sides:  # warm-up: imports, first connections, caches
+            await meter.measure(side)
+        for r in range(rounds):
+            first, second = sides if r % 2 == 0 else sides[::-1]
+            for side in (first, second, second, first):
+                sc.runs[side.name].append(await meter.measure(side))
+        sc.function_calls = {side.name: await _count_function_calls(side) for side in sides}
+    finally:
+        for side in sides:
+            if not side.fresh and side.state is not None:
+                await side.close(side.state)
 
 
 def _value(sc: Scenario, run: Run) -> float:
