@@ -1,8 +1,9 @@
-"""Benchmark configuration: sizes, rounds and which columns run (full, quick, tiny)."""
+"""The full benchmark's configuration: sizes, rounds and which columns run (full, short, tiny).
+
+``--quick`` has its own, ``headline.HeadlineConfig``."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import logging
 from dataclasses import dataclass
@@ -29,11 +30,6 @@ HAVE_UTCP_HTTP = _importable("utcp_http")
 # log lines are not what we measure.
 logging.getLogger("utcp_http").setLevel(logging.WARNING)
 logging.getLogger("utcp").setLevel(logging.WARNING)
-
-
-# ---------------------------------------------------------------------------
-# configuration
-# ---------------------------------------------------------------------------
 
 
 @dataclass
