@@ -390,7 +390,7 @@ async def run_headline(cfg: HeadlineConfig, *, log: Callable[[str], None] | None
         "config": asdict(cfg),
         "priority": priority,
         "duration_s": round(time.perf_counter() - started, 1),
-        "loadavg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "scenarios": {sc.key: summarize(sc) for sc in scenarios},
     }
 
