@@ -59,6 +59,7 @@ async def profile_case(cfg: Config, which: str, repeat: int, backend: str | None
             buf = io.StringIO()
             stats = pstats.Stats(prof, stream=buf)
             stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats("utcp_http_stream", 40)
             report.append(
                 f"cProfile (CPU clock), by self CPU time (last run {rec.value:,.1f} {case.unit} under cProfile):"
             )

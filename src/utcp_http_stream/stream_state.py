@@ -11,6 +11,7 @@ unit test that feeds values.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from utcp_http_stream.decoders import Decoder, build_decoder
@@ -41,6 +42,7 @@ class StreamState:
         "_decoder",
         "_mode",
         "attempts",
+        "body_bytes",
         "charset",
         "content_type",
         "framing",
@@ -62,6 +64,8 @@ class StreamState:
         self.content_type: str | None = None
         self.status = 0
         self.items_yielded = 0
+        #: Body bytes decoded so far (across reconnections).
+        self.body_bytes = 0
         self.attempts = 0
         self.last_event_id: str | None = None
         self.retry_ms: int | None = None
@@ -70,9 +74,10 @@ class StreamState:
 
     # -- responses -------------------------------------------------------------
 
-    def on_response(self, status: int, content_type: str | None, url: str) -> None:
+    def on_response(self, status: int, content_type: str | None, url: Callable[[], str]) -> None:
         """A (re)opened response's headers: choose the framing. Raises
-        ``TemplateError`` when ``select`` cannot apply to what came back."""
+        ``TemplateError`` when ``select`` cannot apply to what came back
+        (``url()`` names the response in that message)."""
         self.status = status
         self.content_type = content_type
         fmt = self.template.stream_format
@@ -81,7 +86,7 @@ class StreamState:
         if self.template.select is not None and self.framing not in _JSON_FRAMINGS:
             raise TemplateError(
                 f"select {self.template.select!r} needs a JSON framing (ndjson, sse, json_seq or json), but the "
-                f"response from {url} is {content_type or 'unlabelled'} ({self.framing} framing); set "
+                f"response from {url()} is {content_type or 'unlabelled'} ({self.framing} framing); set "
                 "stream_format to ndjson/sse/json or remove select"
             )
         self._decoder = None  # a fresh parser per response: a partial item before a cut is dropped
@@ -116,6 +121,7 @@ class StreamState:
 
     def feed(self, data: bytes) -> list[Any]:
         """The items ``data`` completes (counted as yielded)."""
+        self.body_bytes += len(data)
         decoder = self.decoder
         return self._track(decoder, decoder.feed(data))
 

@@ -135,6 +135,8 @@ def guard_forced_framing(
 ) -> Decoder:
     """``decoder`` itself when there is nothing to check (``auto``, no
     Content-Type, or the same framing), else the decoder wrapped in the check."""
+    if stream_format == "auto" or not content_type:
+        return decoder  # the common case: nothing forced, nothing to check
     check = ForcedFramingCheck(stream_format, content_type, max_item_bytes)
     if not check.active:
         return decoder

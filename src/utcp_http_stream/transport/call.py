@@ -63,7 +63,7 @@ class Call:
         self.max_item_bytes = settings.item_bytes(template.max_item_bytes)
         self.max_result_bytes = settings.result_bytes(template.max_result_bytes)
         self.errors = ErrorMap(
-            prepared.safe_url,
+            prepared,
             prepared.secrets,
             self.deadline,
             timeout_ms=template.timeout,

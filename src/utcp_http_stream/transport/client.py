@@ -26,12 +26,11 @@ from yarl import URL
 from utcp_http_stream.auth import TOKEN_CACHE, CachedToken, TokenCache
 from utcp_http_stream.errors import HttpStatusError, HttpStreamError, StreamDecodeError, TemplateError
 from utcp_http_stream.request import PreparedRequest, build_request, redirect_request
-from utcp_http_stream.security import origin_of
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 from utcp_http_stream.transport.call import Call, Exchange, status_error
-from utcp_http_stream.transport.connection import ATTEMPT, Attempt, make_session
+from utcp_http_stream.transport.connection import make_session
 from utcp_http_stream.transport.error_map import finish
 from utcp_http_stream.transport.guard import connecting
 from utcp_http_stream.transport.oauth import fetch_token
@@ -188,11 +187,14 @@ class StreamClient:
         call = Call(template, prepared, self.settings, pool)
         state = StreamState(template, prepared.method, max_item_bytes=call.max_item_bytes)
         call.state = state
+        exchange: Exchange | None = None
         try:
             exchange = await self._connect(call)
             with call.errors:
-                state.on_response(exchange.status, exchange.content_type, exchange.request.safe_url)
+                state.on_response(exchange.status, exchange.content_type, lambda: call.errors.url)
         except BaseException:
+            if exchange is not None:
+                exchange.close()
             await self._finish(call, None)
             raise
         source = BodySource(call, exchange, self._reconnect)
@@ -276,17 +278,14 @@ class StreamClient:
         pool: LoopPool = call.pool
         with errors:
             errors.phase = "pool"
-            release = await pool.acquire(origin_of(request.url), call.pool_wait)
+            release = await pool.acquire(request.url, call.pool_wait)
             try:
                 errors.phase = "connect"
-                attempt = Attempt()
-                token = ATTEMPT.set(attempt)
-                try:
-                    with connecting(request.url, trust_env=call.settings.trust_env):
+                with connecting(request.url, trust_env=call.settings.trust_env) as attempt:
+                    try:
                         raw = await self._request(pool, request, call.header_wait())
-                finally:
-                    ATTEMPT.reset(token)
-                    errors.reused = not attempt.fresh
+                    finally:
+                        errors.reused = not attempt.fresh
             except BaseException:
                 release()
                 raise

@@ -1,11 +1,9 @@
-"""Making a pooled session: the connector, TLS, and the socket factory that
-sees every new connection (and so tells a reused one from a fresh one)."""
+"""Making a pooled session: the connector, TLS, the address guard on every
+new connection, and the plugin-side content decoding."""
 
 from __future__ import annotations
 
-import socket
 import ssl
-from contextvars import ContextVar
 
 import aiohttp
 
@@ -13,43 +11,13 @@ from utcp_http_stream.decompress import accept_encoding
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.transport.guard import ConnectGuard
 
-__all__ = ["ATTEMPT", "Attempt", "make_session"]
+__all__ = ["make_session"]
 
 # Every limit is enforced by this package (the pool wait and the header wait
 # in the client, idle and total per body read in transport.body): aiohttp's
 # own timers would add a timer per request, and its sock_read drops buffered
 # bytes when it fires.
 _NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
-
-
-class Attempt:
-    """One request attempt; ``fresh`` turns true when it opened a socket."""
-
-    __slots__ = ("fresh",)
-
-    def __init__(self) -> None:
-        self.fresh = False
-
-
-#: The attempt being sent in this task (tasks copy it, so happy-eyeballs
-#: connection races see it too).
-ATTEMPT: ContextVar[Attempt | None] = ContextVar("utcp_http_stream_attempt", default=None)
-
-
-class _SocketFactory:
-    """The connector's ``socket_factory``: marks the attempt as on a fresh
-    connection, and lets the address rule judge the address first."""
-
-    __slots__ = ("_guard",)
-
-    def __init__(self, guard: ConnectGuard) -> None:
-        self._guard = guard
-
-    def __call__(self, addr_info: tuple) -> socket.socket:  # type: ignore[type-arg]
-        attempt = ATTEMPT.get()
-        if attempt is not None:
-            attempt.fresh = True
-        return self._guard.socket_factory(addr_info)
 
 
 def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.ClientSession:
@@ -62,7 +30,7 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
         ttl_dns_cache=300,
         ssl=tls,
         keepalive_timeout=settings.keepalive_expiry / 1000,
-        socket_factory=_SocketFactory(ConnectGuard(settings.allow_local_addresses)),
+        socket_factory=ConnectGuard(settings.allow_local_addresses).socket_factory,
     )
     return aiohttp.ClientSession(
         connector=connector,

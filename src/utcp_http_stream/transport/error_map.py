@@ -55,6 +55,8 @@ class ErrorMap:
     current request (redirects change them)."""
 
     __slots__ = (
+        "_request",
+        "_url",
         "client_cert",
         "connect_ms",
         "deadline",
@@ -64,12 +66,15 @@ class ErrorMap:
         "reused",
         "secrets",
         "timeout_ms",
-        "url",
     )
 
-    def __init__(self, url: str, secrets: tuple[str, ...], deadline: Deadline, *, timeout_ms: int,
-                 connect_ms: int, idle_ms: int, idle_from_timeout: bool = False, client_cert: bool = False) -> None:
-        self.url = url
+    def __init__(self, url: str | PreparedRequest, secrets: tuple[str, ...], deadline: Deadline, *,
+                 timeout_ms: int, connect_ms: int, idle_ms: int, idle_from_timeout: bool = False,
+                 client_cert: bool = False) -> None:
+        # The printable URL is made only when a message needs it (redacting
+        # costs a URL parse: not on every call's happy path).
+        self._request: PreparedRequest | None = None if isinstance(url, str) else url
+        self._url: str | None = url if isinstance(url, str) else None
         #: The client presents a certificate (it changes the TLS advice).
         self.client_cert = client_cert
         self.secrets = secrets
@@ -82,10 +87,23 @@ class ErrorMap:
         #: The current attempt runs on a pooled connection that was idle (not a fresh one).
         self.reused = False
 
+    @property
+    def url(self) -> str:
+        """The current request's URL as it may be printed (credentials redacted)."""
+        if self._url is None:
+            self._url = self._request.safe_url if self._request is not None else ""
+        return self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._url = value
+
     def follow(self, request: PreparedRequest) -> None:
         """The call now sends ``request`` (a redirect hop, a bearer added)."""
-        self.url = request.safe_url
-        self.secrets = request.secrets
+        if request is not self._request:
+            self._request = request
+            self._url = None
+            self.secrets = request.secrets
 
     def __enter__(self) -> ErrorMap:
         return self

@@ -13,13 +13,11 @@ scan this machine.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import urllib.request
-from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -27,19 +25,42 @@ import aiohttp
 from utcp_http_stream.errors import InsecureUrlError
 from utcp_http_stream.hosts import canonical_host, check_connect_address
 
-__all__ = ["ConnectGuard", "connecting"]
+__all__ = ["Attempt", "ConnectGuard", "connecting"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class _Target:
-    host: str
-    judge: bool = True
-    refusal: InsecureUrlError | None = None
+class Attempt:
+    """One request attempt: the URL whose host the connections made for it
+    are judged as (worked out only when a new connection is made), and
+    whether one was (``fresh``; false means a pooled connection was reused)."""
+
+    __slots__ = ("_host", "fresh", "refusal", "trust_env", "url")
+
+    def __init__(self, url: str, trust_env: bool = False) -> None:
+        self.url = url
+        self.trust_env = trust_env
+        self.fresh = False
+        self.refusal: InsecureUrlError | None = None
+        self._host: str | None = None
+
+    @property
+    def host(self) -> str:
+        if self._host is None:
+            try:
+                self._host = canonical_host(urlsplit(self.url).hostname or "")
+            except ValueError:
+                self._host = ""
+        return self._host
+
+    @property
+    def judged(self) -> bool:
+        """False when the environment's proxy carries this request (then the
+        proxy's address is what is connected to)."""
+        return not _via_proxy(self.url, self.trust_env)
 
 
-_TARGET: ContextVar[_Target | None] = ContextVar("utcp_http_stream_connect_target", default=None)
+_ATTEMPT: ContextVar[Attempt | None] = ContextVar("utcp_http_stream_attempt", default=None)
 
 
 class _Refused(OSError):
@@ -60,15 +81,17 @@ class ConnectGuard:
     def __init__(self, allow_local: bool) -> None:
         self.allow_local = allow_local
 
-    def socket_factory(self, addr_info: tuple) -> socket.socket:
+    def socket_factory(self, addr_info: tuple) -> socket.socket:  # type: ignore[type-arg]
         family, type_, proto, _, address = addr_info
-        target = _TARGET.get()
-        if target is None or target.judge:
+        attempt = _ATTEMPT.get()
+        if attempt is not None:
+            attempt.fresh = True
+        if attempt is None or attempt.judged:
             try:
-                check_connect_address(target.host if target else "", str(address[0]), self.allow_local)
+                check_connect_address(attempt.host if attempt else "", str(address[0]), self.allow_local)
             except InsecureUrlError as exc:
-                if target is not None:
-                    target.refusal = exc
+                if attempt is not None:
+                    attempt.refusal = exc
                 logger.info("connection refused by the address rule: %s", exc)
                 raise _Refused(str(exc)) from None
         return socket.socket(family=family, type=type_, proto=proto)
@@ -84,22 +107,28 @@ def _via_proxy(url: str, trust_env: bool) -> bool:
     return bool(proxy) and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
-@contextlib.contextmanager
-def connecting(url: str, *, trust_env: bool = False) -> Iterator[None]:
-    """Judge the connections made inside the block as made for ``url``'s
-    host. A connection failure caused by the address rule is raised as the
-    rule's ``InsecureUrlError`` (one message, open port or closed)."""
-    try:
-        host = canonical_host(urlsplit(url).hostname or "")
-    except ValueError:
-        host = ""
-    target = _Target(host, judge=not _via_proxy(url, trust_env))
-    token = _TARGET.set(target)
-    try:
-        yield
-    except aiohttp.ClientConnectorError:
-        if target.refusal is not None:
-            raise target.refusal from None
-        raise
-    finally:
-        _TARGET.reset(token)
+class connecting:
+    """``with connecting(url) as attempt:`` judges the connections made
+    inside the block as made for ``url``'s host; ``attempt.fresh`` then says
+    whether one was made. A connection failure caused by the address rule
+    is raised as the rule's ``InsecureUrlError`` (one message, open port or
+    closed). A class, not a generator: it runs on every request."""
+
+    __slots__ = ("_attempt", "_token")
+
+    def __init__(self, url: str, *, trust_env: bool = False) -> None:
+        self._attempt = Attempt(url, trust_env)
+
+    def __enter__(self) -> Attempt:
+        self._token = _ATTEMPT.set(self._attempt)
+        return self._attempt
+
+    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> bool:
+        _ATTEMPT.reset(self._token)
+        refusal = self._attempt.refusal
+        if refusal is not None and isinstance(exc, aiohttp.ClientConnectorError):
+            try:
+                raise refusal
+            finally:
+                refusal.__context__ = None
+        return False

@@ -163,9 +163,17 @@ class StreamResponse:
                             budget.add(len(chunk))
                             buffer.write(chunk)
                     return buffer.getvalue()
+                # The items' encoded size is at most about the body's size: it is
+                # measured only once the body outgrew the budget.
                 items: list[Any] = []
+                state = self._state
+                measured = False
                 async for batch in batches:
-                    budget.add_items(batch)
+                    if not measured and state.body_bytes > budget.limit:
+                        measured = True
+                        budget.add_items(items)
+                    if measured:
+                        budget.add_items(batch)
                     items += batch
         finally:
             await batches.aclose()

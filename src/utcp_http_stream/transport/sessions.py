@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import aiohttp
 
+from utcp_http_stream.security import Origin, origin_of
+
 __all__ = ["LoopPool", "SessionPool"]
 
 logger = logging.getLogger(__name__)
@@ -42,9 +44,9 @@ class LoopPool:
         self.limit = limit
         self.per_host_limit = per_host
         self.slots = asyncio.Semaphore(limit) if limit else None
-        self._per_host: dict[str, asyncio.Semaphore] = {}
+        self._per_host: dict[Origin, asyncio.Semaphore] = {}
 
-    async def acquire(self, origin: str, wait_s: Callable[[], float]) -> Callable[[], None]:
+    async def acquire(self, url: str, wait_s: Callable[[], float]) -> Callable[[], None]:
         """Wait for a free connection slot (the ``pool`` phase), at most
         ``wait_s()`` seconds (asked only when there is a wait); returns the
         function that frees it (safe to call more than once)."""
@@ -54,6 +56,7 @@ class LoopPool:
                 await _take(self.slots, wait_s)
                 held.append(self.slots)
             if self.per_host_limit:
+                origin = origin_of(url)
                 host = self._per_host.get(origin)
                 if host is None:
                     host = self._per_host[origin] = asyncio.Semaphore(self.per_host_limit)

@@ -112,7 +112,7 @@ class BodySource:
         assert self._reconnect is not None
         exchange = await self._reconnect(call)
         with errors:
-            state.on_response(exchange.status, exchange.content_type, exchange.request.safe_url)
+            state.on_response(exchange.status, exchange.content_type, lambda: errors.url)
         self._start(exchange)
 
     async def read(self, limit: int) -> bytes:
