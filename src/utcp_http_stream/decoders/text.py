@@ -41,6 +41,15 @@ def _splits_as_bytes(info: codecs.CodecInfo) -> bool:
         return False
 
 
+def _is_text_codec(info: codecs.CodecInfo) -> bool:
+    """Whether a codec decodes bytes to text (``base64``, ``zlib`` or
+    ``rot13`` do not), told by decoding nothing: public API only."""
+    try:
+        return isinstance(codecs.decode(b"", info.name), str)
+    except Exception:
+        return False
+
+
 def lookup_charset(charset: str) -> codecs.CodecInfo:
     """The codec for a response charset, or a :class:`StreamDecodeError` (the
     charset comes from the server) saying how to get the body anyway."""
@@ -48,7 +57,7 @@ def lookup_charset(charset: str) -> codecs.CodecInfo:
         info = codecs.lookup(charset)
     except LookupError:
         info = None
-    if info is None or not getattr(info, "_is_text_encoding", True):
+    if info is None or not _is_text_codec(info):
         raise decode_error(
             "unknown charset in the response Content-Type",
             "set stream_format to 'bytes' in the call template to receive the raw body",
