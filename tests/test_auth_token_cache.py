@@ -250,7 +250,7 @@ def test_token_types(token_type, header):
 @pytest.mark.parametrize("payload", [None, [], "tok", 7, {}, {"access_token": ""}, {"access_token": 5},
                                      {"access_token": None}])
 def test_no_usable_access_token(payload):
-    with pytest.raises(AuthError, match="JSON object|without an access_token"):
+    with pytest.raises(AuthError, match=r"JSON object|without an access_token"):
         parse_token(payload, 0)
 
 
