@@ -213,7 +213,7 @@ async def test_a_fast_endless_stream_is_stopped_by_the_deadline():
             await reader.next()
             pieces += 1
             await asyncio.sleep(0.001)
-    assert pieces > 5
+    assert pieces >= 2
     reader.close()
 
 
