@@ -155,7 +155,7 @@ def parse_token(payload: Any, now: float) -> CachedToken:
     access = payload.get("access_token")
     if not isinstance(access, str) or not access:
         raise AuthError("token endpoint answered without an access_token")
-    if not access.isprintable() or access.strip() != access:
+    if not access.isprintable() or " " in access:
         raise AuthError(
             "token endpoint answered with an access_token containing control characters or spaces; "
             "it cannot be sent in a header"
@@ -173,12 +173,18 @@ def _refresh_at(expires_in: Any, now: float) -> float | None:
 
     if expires_in is None:
         return None
-    if isinstance(expires_in, str) and expires_in.strip().isdigit():
-        expires_in = int(expires_in.strip())
+    if isinstance(expires_in, str):
+        text = expires_in.strip()
+        # ASCII digits only (int() also reads other scripts' digits and
+        # refuses "²"), and not so many that int() itself refuses them.
+        if text.isascii() and text.isdigit():
+            expires_in = int(text) if len(text) < 20 else math.inf
     if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
         raise AuthError(f"token endpoint answered with expires_in={printable_excerpt(repr(expires_in), 40)}, "
                         "which is not a number of seconds")
-    if not math.isfinite(expires_in) or not 0 <= expires_in <= MAX_EXPIRES_IN_S:
+    # A plain comparison: it refuses NaN and infinities, and unlike
+    # math.isfinite() it cannot overflow on a huge JSON integer.
+    if not 0 <= expires_in <= MAX_EXPIRES_IN_S:
         raise AuthError(f"token endpoint answered with expires_in={printable_excerpt(repr(expires_in), 40)}, "
                         "which is not a sensible lifetime in seconds")
     # Refresh a little early, but never treat a short-lived token as already

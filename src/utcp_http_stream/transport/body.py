@@ -98,8 +98,15 @@ class BodyReader:
 
     def _expire(self) -> None:
         self._handle = None
-        if not self._waiting:
-            return  # the next wait arms the timer again
+        if self._waiting:
+            # Bytes (or the end) handled in this same loop turn, before this
+            # timer, have woken the read but it has not resumed yet: judge
+            # after it has had its turn, or a stream that was in time fails.
+            self._loop.call_soon(self._judge)
+
+    def _judge(self) -> None:
+        if not self._waiting or self._handle is not None:
+            return  # the wait ended (the next one arms the timer again), or a new wait has its own timer
         now = self._loop.time()
         connection = self._connection
         if connection is not None:

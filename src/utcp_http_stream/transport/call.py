@@ -154,7 +154,8 @@ def keepalive_allows(header: str | None, expiry_ms: int) -> bool:
         name, _, value = part.partition("=")
         if name.strip().lower() == "timeout":
             try:
-                return float(value.strip()) * 1000 >= expiry_ms
+                # A parameter value may be a quoted-string (RFC 9110 section 5.6.6).
+                return float(value.strip().strip('"')) * 1000 >= expiry_ms
             except ValueError:
                 return True
     return True
