@@ -109,25 +109,30 @@ def argument_problems(schema: Mapping[str, Any] | None, args: Any) -> list[str]:
         return []
     properties = schema.get("properties")
     properties = properties if isinstance(properties, Mapping) else {}
-    required = schema.get("required")
-    problems: list[str] = []
-    if isinstance(required, list):
-        for name in required:
-            if isinstance(name, str) and name not in args:
-                types = allowed_types(properties.get(name))
-                kind = f" ({_type_text(types)})" if types else ""
-                problems.append(f"missing required argument {name!r}{kind}")
+    problems = [_missing(name, properties) for name in _required_names(schema) if name not in args]
     for name, value in args.items():
         types = allowed_types(properties.get(name))
-        if types is None or _matches(value, types):
-            continue
-        if value is None:
-            problems.append(f"argument {name!r} is null, but it must be {_type_text(types)}")
-        else:
-            problems.append(
-                f"argument {name!r} must be {_type_text(types)}, got {json_type_of(value)} {_shown(value)}"
-            )
+        if types is not None and not _matches(value, types):
+            problems.append(_wrong_type(name, value, types))
     return problems
+
+
+def _required_names(schema: Mapping[str, Any]) -> list[str]:
+    """The names a schema's ``required`` lists (strings only), in order."""
+    required = schema.get("required")
+    return [name for name in required if isinstance(name, str)] if isinstance(required, list) else []
+
+
+def _missing(name: str, properties: Mapping[str, Any]) -> str:
+    types = allowed_types(properties.get(name))
+    kind = f" ({_type_text(types)})" if types else ""
+    return f"missing required argument {name!r}{kind}"
+
+
+def _wrong_type(name: str, value: Any, types: frozenset[str]) -> str:
+    if value is None:
+        return f"argument {name!r} is null, but it must be {_type_text(types)}"
+    return f"argument {name!r} must be {_type_text(types)}, got {json_type_of(value)} {_shown(value)}"
 
 
 def check_arguments(tool_name: str, schema: Mapping[str, Any] | None, args: Any) -> None:
@@ -150,20 +155,22 @@ def describe_inputs(schema: Mapping[str, Any] | None) -> str:
     if not isinstance(schema, Mapping):
         return "none"
     properties = schema.get("properties")
-    required = schema.get("required")
-    required_names = {name for name in required if isinstance(name, str)} if isinstance(required, list) else set()
+    required_names = set(_required_names(schema))
     if not isinstance(properties, Mapping) or not properties:
         return ", ".join(f"{name} (required)" for name in sorted(required_names)) or "none"
-    parts = []
-    for name, prop in properties.items():
-        types = allowed_types(prop)
-        kind = _type_text(types) if types else "any"
-        enum = prop.get("enum") if isinstance(prop, Mapping) else None
-        if isinstance(enum, list) and enum:
-            kind += " " + "|".join(str(item) for item in enum)
-        parts.append(f"{name} ({kind}{', required' if name in required_names else ''})")
+    parts = [_describe_input(name, prop, name in required_names) for name, prop in properties.items()]
     parts.extend(f"{name} (required)" for name in sorted(required_names - set(properties)))
     return ", ".join(parts)
+
+
+def _describe_input(name: str, prop: Any, required: bool) -> str:
+    """``name (integer 1|2|3, required)``: the types, the enum values, whether required."""
+    types = allowed_types(prop)
+    kind = _type_text(types) if types else "any"
+    enum = prop.get("enum") if isinstance(prop, Mapping) else None
+    if isinstance(enum, list) and enum:
+        kind += " " + "|".join(str(item) for item in enum)
+    return f"{name} ({kind}{', required' if required else ''})"
 
 
 def value_from_text(text: str, prop: Mapping[str, Any] | None) -> Any:

@@ -160,12 +160,18 @@ def parse_token(payload: Any, now: float) -> CachedToken:
             "token endpoint answered with an access_token containing control characters or spaces; "
             "it cannot be sent in a header"
         )
-    token_type = payload.get("token_type")
+    return CachedToken(access, _token_type(payload.get("token_type")), _refresh_at(payload.get("expires_in"), now))
+
+
+def _token_type(token_type: Any) -> str:
+    """The answer's ``token_type`` (``Bearer`` when absent), checked."""
+    from utcp_http_stream.errors import AuthError
+
     if not isinstance(token_type, str) or not token_type:
-        token_type = "Bearer"
-    elif not token_type.isprintable() or not token_type.isascii() or " " in token_type:
+        return "Bearer"
+    if not token_type.isprintable() or not token_type.isascii() or " " in token_type:
         raise AuthError("token endpoint answered with a token_type that cannot be sent in a header")
-    return CachedToken(access, token_type, _refresh_at(payload.get("expires_in"), now))
+    return token_type
 
 
 def _refresh_at(expires_in: Any, now: float) -> float | None:

@@ -33,8 +33,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: How the user lifts the address rule (one wording, used by every message).
 LOCAL_ADDRESSES_HINT = (
-    "for local development set the client setting allow_local_addresses "
-    "(UTCP_HTTP_STREAM_ALLOW_LOCAL_ADDRESSES=1)"
+    "for local development set the client setting allow_local_addresses (UTCP_HTTP_STREAM_ALLOW_LOCAL_ADDRESSES=1)"
 )
 
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
@@ -87,17 +86,8 @@ def canonical_host(host: str) -> str:
     spaces, control characters, labels IDNA refuses).
     """
     text = host.strip()
-    if text.startswith("[") and text.endswith("]"):
-        literal = text[1:-1].split("%", 1)[0]
-        try:
-            return str(_unmapped(ipaddress.IPv6Address(literal)))
-        except ValueError:
-            raise ValueError(f"{host!r} is not an IPv6 address") from None
-    if ":" in text:  # a bare IPv6 literal (urlsplit's hostname drops the brackets)
-        try:
-            return str(_unmapped(ipaddress.IPv6Address(text.split("%", 1)[0])))
-        except ValueError:
-            raise ValueError(f"{host!r} is not a valid host") from None
+    if ":" in text or text.startswith("["):  # IPv6, bracketed or not (urlsplit's hostname drops them)
+        return _canonical_ipv6(host, text)
     try:
         mapped = idna.uts46_remap(text.translate(_DOTS), std3_rules=False, transitional=False)
     except idna.IDNAError as exc:
@@ -112,18 +102,30 @@ def canonical_host(host: str) -> str:
         # Ends in a number but is no IPv4 address (WHATWG: a failure): a
         # resolver would guess, so nothing is guessed here.
         raise ValueError(f"{host!r} is neither an IPv4 address nor a host name")
-    labels = []
-    for label in mapped.split("."):
-        if not label:
-            raise ValueError(f"{host!r} has an empty label")
-        if label.isascii():
-            labels.append(label)
-            continue
-        try:
-            labels.append(idna.alabel(label).decode("ascii"))
-        except idna.IDNAError as exc:
-            raise ValueError(f"{host!r} is not a valid host name ({exc})") from None
-    return ".".join(labels)
+    return ".".join(_a_label(host, label) for label in mapped.split("."))
+
+
+def _canonical_ipv6(host: str, text: str) -> str:
+    """An IPv6 literal (``text``, in brackets or not) compressed, without its
+    zone; an IPv4-mapped one as the IPv4 address."""
+    bracketed = text.startswith("[") and text.endswith("]")
+    literal = text[1:-1] if bracketed else text
+    try:
+        return str(_unmapped(ipaddress.IPv6Address(literal.split("%", 1)[0])))
+    except ValueError:
+        raise ValueError(f"{host!r} is not {'an IPv6 address' if bracketed else 'a valid host'}") from None
+
+
+def _a_label(host: str, label: str) -> str:
+    """One label of an already mapped host name in ASCII (its A-label)."""
+    if not label:
+        raise ValueError(f"{host!r} has an empty label")
+    if label.isascii():
+        return label
+    try:
+        return idna.alabel(label).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"{host!r} is not a valid host name ({exc})") from None
 
 
 def host_address(host: str) -> IPAddress | None:

@@ -67,26 +67,14 @@ def parse_manual(document: Any, *, source_url: str | None = None) -> ManualParse
     if not isinstance(tools, list):
         raise ValueError("the manual has no 'tools' list")
 
-    legacy = is_legacy_manual(document)
     remote = source_url is not None and not is_loopback_host(_host(source_url))
     errors: list[str] = []
     valid: list[Any] = []
     names: set[str] = set()
     for index, raw in enumerate(tools):
-        label = f"tools[{index}]"
-        try:
-            name = raw.get("name") if isinstance(raw, dict) else None
-            if isinstance(name, str) and name:
-                label += f" ({printable_excerpt(name, 80)!r})"
-            parsed = _parse_tool(raw, remote)
-        except RecursionError:
-            errors.append(f"{label}: nested too deeply to validate")
-            continue
-        except (UtcpSerializerValidationError, ValueError, KeyError, TypeError, InsecureUrlError) as exc:
-            errors.append(f"{label}: {_short(exc)}")
-            continue
-        except Exception as exc:  # one tool, however broken, never sinks the manual
-            errors.append(f"{label}: {type(exc).__name__}: {_short(exc)}")
+        label = _tool_label(index, raw)
+        parsed = _parse_tool_or_report(raw, remote, label, errors)
+        if parsed is None:
             continue
         if parsed.name in names:
             shown = printable_excerpt(parsed.name, 80)
@@ -94,27 +82,47 @@ def parse_manual(document: Any, *, source_url: str | None = None) -> ManualParse
             continue
         names.add(parsed.name)
         valid.append(parsed)
+    return ManualParseResult(UtcpManual(tools=valid, **_manual_fields(document)), errors)
 
-    version_key = "version" if legacy else "manual_version"
-    manual_version = str(document.get(version_key) or document.get("manual_version") or "1.0.0")
-    kwargs: dict[str, Any] = {"tools": valid, "manual_version": manual_version}
+
+def _tool_label(index: int, raw: Any) -> str:
+    """How errors name a tool: its index, and its name when it has one."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if isinstance(name, str) and name:
+        return f"tools[{index}] ({printable_excerpt(name, 80)!r})"
+    return f"tools[{index}]"
+
+
+def _parse_tool_or_report(raw: Any, remote: bool, label: str, errors: list[str]) -> Any | None:
+    """:func:`_parse_tool`, or None with what is wrong appended to ``errors``."""
+    try:
+        return _parse_tool(raw, remote)
+    except RecursionError:
+        errors.append(f"{label}: nested too deeply to validate")
+    except (UtcpSerializerValidationError, ValueError, KeyError, TypeError, InsecureUrlError) as exc:
+        errors.append(f"{label}: {_short(exc)}")
+    except Exception as exc:  # one tool, however broken, never sinks the manual
+        errors.append(f"{label}: {type(exc).__name__}: {_short(exc)}")
+    return None
+
+
+def _manual_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """The manual's own fields: its version (a legacy manual's ``version``)
+    and, when given, ``utcp_version``."""
+    version_key = "version" if is_legacy_manual(document) else "manual_version"
+    fields: dict[str, Any] = {
+        "manual_version": str(document.get(version_key) or document.get("manual_version") or "1.0.0")
+    }
     if isinstance(document.get("utcp_version"), str):
-        kwargs["utcp_version"] = document["utcp_version"]
-    return ManualParseResult(UtcpManual(**kwargs), errors)
+        fields["utcp_version"] = document["utcp_version"]
+    return fields
 
 
 def _parse_tool(raw: Any, remote: bool) -> Any:
     """One tool document as a ``Tool``; raises what is wrong with it."""
     if not isinstance(raw, dict):
         raise ValueError("a tool must be an object")
-    tool = copy.deepcopy(raw)
-    if "tool_provider" in tool and "tool_call_template" not in tool:
-        provider = tool.pop("tool_provider")
-        tool["tool_call_template"] = upgrade_legacy_provider(provider) if isinstance(provider, dict) else provider
-    template = tool.get("tool_call_template")
-    if isinstance(template, dict) and "provider_type" in template and "call_template_type" not in template:
-        tool["tool_call_template"] = upgrade_legacy_provider(template)
-    parsed = ToolSerializer().validate_dict(tool)
+    parsed = ToolSerializer().validate_dict(_upgrade_legacy_tool(copy.deepcopy(raw)))
     call_template = parsed.tool_call_template
     if remote and call_template.call_template_type in _OUR_TYPES:
         try:
@@ -122,6 +130,18 @@ def _parse_tool(raw: Any, remote: bool) -> Any:
         except InsecureUrlError as exc:
             raise InsecureUrlError(f"refused: {exc}") from None
     return parsed
+
+
+def _upgrade_legacy_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """``tool`` (a copy) with a v0.1 ``tool_provider``, or a call template
+    still in the provider shape, upgraded to a v1 ``tool_call_template``."""
+    if "tool_provider" in tool and "tool_call_template" not in tool:
+        provider = tool.pop("tool_provider")
+        tool["tool_call_template"] = upgrade_legacy_provider(provider) if isinstance(provider, dict) else provider
+    template = tool.get("tool_call_template")
+    if isinstance(template, dict) and "provider_type" in template and "call_template_type" not in template:
+        tool["tool_call_template"] = upgrade_legacy_provider(template)
+    return tool
 
 
 def _host(url: str) -> str | None:

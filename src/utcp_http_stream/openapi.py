@@ -231,15 +231,20 @@ def _inputs(
             raise OperationError(f"its required {parameter['in']} parameter {parameter['name']!r} cannot be sent")
     headers = [str(p["name"]) for p in parameters if p["in"] == "header"]
     if body is not None:
-        if BODY_ARGUMENT in properties:
-            raise OperationError(f"a parameter is named {BODY_ARGUMENT!r}, the request body's argument")
-        properties[BODY_ARGUMENT] = body.schema
-        if body.required:
-            required.append(BODY_ARGUMENT)
+        _add_body(body, properties, required)
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
     return schema, headers
+
+
+def _add_body(body: _Body, properties: dict[str, Any], required: list[str]) -> None:
+    """The request body as the argument :data:`BODY_ARGUMENT`."""
+    if BODY_ARGUMENT in properties:
+        raise OperationError(f"a parameter is named {BODY_ARGUMENT!r}, the request body's argument")
+    properties[BODY_ARGUMENT] = body.schema
+    if body.required:
+        required.append(BODY_ARGUMENT)
 
 
 def _add_parameter(
@@ -405,13 +410,18 @@ def _outputs(context: _Context, media: list[tuple[str, dict[str, Any]]], stream_
         items = next((_item_schema(context, m, obj) for m, obj in media if "itemSchema" in obj), None)
         if items is not None:
             return {"type": "array", "items": items}
-        schemas = [obj["schema"] for media_type, obj in media if "schema" in obj and _is_json(media_type)]
-        if schemas and stream_format in ("json", "auto"):
-            resolved = context.resolver.resolve(schemas[0])
-            return resolved if isinstance(resolved, dict) else {}
+        if stream_format in ("json", "auto"):
+            return _json_answer_schema(context, media)
     except SchemaError:
         pass
     return {}
+
+
+def _json_answer_schema(context: _Context, media: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The schema of the first JSON media type that has one, resolved; ``{}`` when none has."""
+    schemas = [obj["schema"] for media_type, obj in media if "schema" in obj and _is_json(media_type)]
+    resolved = context.resolver.resolve(schemas[0]) if schemas else {}
+    return resolved if isinstance(resolved, dict) else {}
 
 
 def _item_schema(context: _Context, media_type: str, media: dict[str, Any]) -> Any:

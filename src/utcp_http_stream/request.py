@@ -181,6 +181,10 @@ class _Compiled:
     credential_query: frozenset[str]
 
 
+# What a template's auth adds to every request: (header, query pair, cookie,
+# credential header names, credential query names).
+_AuthParts = tuple[tuple[str, str] | None, tuple[str, str] | None, str | None, set[str], frozenset[str]]
+
 _COMPILED: dict[tuple[Any, ...], _Compiled] = {}
 _COMPILED_MAX = 512
 
@@ -234,28 +238,7 @@ def _compile(template: StreamableHttpCallTemplate, namespace: str | None, raw: A
     for name, value in headers:
         check_header(name, value)
 
-    auth_header = auth_query = auth_cookie = None
-    credential_headers: set[str] = set()
-    credential_query: set[str] = set()
-    if isinstance(auth, ApiKeyAuth):
-        if auth.location == "header":
-            auth_header = (auth.var_name, auth.api_key)
-            credential_headers.add(auth.var_name.lower())
-        elif auth.location == "query":
-            auth_query = (auth.var_name, auth.api_key)
-            credential_query.add(auth.var_name)
-        else:
-            auth_cookie = f"{auth.var_name}={auth.api_key}"
-            check_header("Cookie", auth_cookie)
-            credential_headers.add("cookie")
-    elif isinstance(auth, BasicAuth):
-        auth_header = ("Authorization", basic_header(auth.username, auth.password))
-        credential_headers.add("authorization")
-    elif isinstance(auth, OAuth2Auth):
-        credential_headers.add("authorization")  # the transport adds the bearer token
-    if auth_header is not None:
-        check_header(*auth_header)
-
+    auth_header, auth_query, auth_cookie, credential_headers, credential_query = _auth_parts(auth)
     secrets, private_headers = _provenance(template, raw, headers, query)
     credential_headers |= private_headers
     return _Compiled(
@@ -269,8 +252,34 @@ def _compile(template: StreamableHttpCallTemplate, namespace: str | None, raw: A
         auth_cookie=auth_cookie,
         secrets=secret_forms((*auth_secrets(auth), *secrets)),
         credential_headers=frozenset(credential_headers),
-        credential_query=frozenset(credential_query),
+        credential_query=credential_query,
     )
+
+
+def _auth_parts(auth: Any) -> _AuthParts:
+    """What the template's auth adds to every request, checked (OAuth2: only
+    the name of the header the transport fills in)."""
+    if isinstance(auth, ApiKeyAuth):
+        return _api_key_parts(auth)
+    if isinstance(auth, BasicAuth):
+        header = ("Authorization", basic_header(auth.username, auth.password))
+        check_header(*header)
+        return header, None, None, {"authorization"}, frozenset()
+    if isinstance(auth, OAuth2Auth):
+        return None, None, None, {"authorization"}, frozenset()  # the transport adds the bearer token
+    return None, None, None, set(), frozenset()
+
+
+def _api_key_parts(auth: ApiKeyAuth) -> _AuthParts:
+    """:func:`_auth_parts` of an API key, by its location."""
+    if auth.location == "header":
+        check_header(auth.var_name, auth.api_key)
+        return (auth.var_name, auth.api_key), None, None, {auth.var_name.lower()}, frozenset()
+    if auth.location == "query":
+        return None, (auth.var_name, auth.api_key), None, set(), frozenset({auth.var_name})
+    cookie = f"{auth.var_name}={auth.api_key}"
+    check_header("Cookie", cookie)
+    return None, None, cookie, {"cookie"}, frozenset()
 
 
 def _raw_fields(raw: Any) -> tuple[str, dict[str, str], list[str]] | None:
@@ -304,21 +313,9 @@ def _provenance(
     count. Query values are masked by value (as written and decoded), so a
     redirect's own query is left alone."""
     fields = _raw_fields(raw)
-    secrets: list[str] = []
-    names: set[str] = set()
-    pairs = parse_qsl(query, keep_blank_values=True)
-    for name, value in headers:
-        if name.lower() in SENSITIVE_HEADERS:
-            secrets.append(value)
-            names.add(name.lower())
     if fields is None:
-        for name, value in headers:
-            if name.lower() not in PUBLIC_HEADERS:
-                secrets.append(value)
-                names.add(name.lower())
-        secrets += [value for _, value in pairs]
-        secrets += [piece.partition("=")[2] for piece in query.split("&")]
-        return secrets, names
+        return _every_value_secret(headers, query)
+    secrets, names = _sensitive_headers(headers)
     raw_url, raw_headers, raw_auth = fields
     secrets += variable_values(raw_url, template.url)
     for name, value in headers:
@@ -329,11 +326,29 @@ def _provenance(
         elif has_variable(raw_value):
             secrets += [value, *variable_values(raw_value, value)]
             names.add(name.lower())
-    auth = template.auth
-    if auth is not None:
-        resolved = [v for v in vars(auth).values() if isinstance(v, str)]
+    if template.auth is not None:
+        resolved = [v for v in vars(template.auth).values() if isinstance(v, str)]
         for raw_value, value in zip(raw_auth, resolved, strict=False):
             secrets += variable_values(raw_value, value)
+    return secrets, names
+
+
+def _sensitive_headers(headers: tuple[tuple[str, str], ...]) -> tuple[list[str], set[str]]:
+    """(values, lower-case names) of the well-known credential headers."""
+    sensitive = [(name.lower(), value) for name, value in headers if name.lower() in SENSITIVE_HEADERS]
+    return [value for _, value in sensitive], {name for name, _ in sensitive}
+
+
+def _every_value_secret(headers: tuple[tuple[str, str], ...], query: str) -> tuple[list[str], set[str]]:
+    """:func:`_provenance` without the raw template: every header but the
+    public ones, and every query value (as written and decoded), is secret."""
+    secrets, names = _sensitive_headers(headers)
+    for name, value in headers:
+        if name.lower() not in PUBLIC_HEADERS:
+            secrets.append(value)
+            names.add(name.lower())
+    secrets += [value for _, value in parse_qsl(query, keep_blank_values=True)]
+    secrets += [piece.partition("=")[2] for piece in query.split("&")]
     return secrets, names
 
 
@@ -372,41 +387,71 @@ def build_request(
     """
     compiled = _compiled(template, variable_namespace, raw_template)
     remaining = dict(args) if args else {}
-
     # 1. path placeholders
+    path, query = _fill_placeholders(template, compiled, remaining)
+    # 2. body, then the static headers (checked when compiled), then 3. header_fields
+    body, headers = _take_body(template, remaining)
+    headers.update(compiled.headers)
+    if template.header_fields:
+        _take_header_fields(template.header_fields, remaining, headers)
+    # 4. everything else is query
+    pairs = _query_pairs(remaining) if remaining else []
+    pairs = _apply_auth(compiled, headers, pairs)
+    if compiled.accept is not None and (not template.header_fields or _get_header(headers, "Accept") is None):
+        headers["Accept"] = compiled.accept
+    return PreparedRequest(
+        method=template.http_method,
+        url=compiled.origin + path + _query_suffix(query, pairs),
+        headers=headers,
+        body=body,
+        secrets=compiled.secrets,
+        credential_headers=compiled.credential_headers,
+        credential_query=compiled.credential_query,
+    )
+
+
+def _fill_placeholders(
+    template: StreamableHttpCallTemplate, compiled: _Compiled, remaining: dict[str, Any]
+) -> tuple[str, str]:
+    """The path and the template's own query with their placeholders taken
+    from ``remaining``; a placeholder without an argument is a TemplateError."""
     missing: list[str] = []
     path = _fill(compiled.path, remaining, missing)
     query = _fill(compiled.query, remaining, missing)
     if missing:
+        several = len(missing) > 1
         raise TemplateError(
-            f"missing path parameter{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-            f"for url {redact_url(template.url)!r}; pass {'them' if len(missing) > 1 else 'it'} as tool arguments"
+            f"missing path parameter{'s' if several else ''} {', '.join(map(repr, missing))} "
+            f"for url {redact_url(template.url)!r}; pass {'them' if several else 'it'} as tool arguments"
         )
+    return path, query
 
-    # 2. body
-    body: bytes | None = None
-    headers: dict[str, str] = {}
-    if template.body_field is not None and template.body_field in remaining:
-        value = remaining.pop(template.body_field)
+
+def _take_body(template: StreamableHttpCallTemplate, remaining: dict[str, Any]) -> tuple[bytes | None, dict[str, str]]:
+    """The body from the ``body_field`` argument, and the headers so far
+    (its Content-Type); no body when the argument is absent or None."""
+    value = remaining.pop(template.body_field, None) if template.body_field is not None else None
+    if value is None:
+        return None, {}
+    body, content_type = _encode_body(value, template.content_type)
+    check_header("Content-Type", content_type)
+    return body, {"Content-Type": content_type}
+
+
+def _take_header_fields(names: list[str], remaining: dict[str, Any], headers: dict[str, str]) -> None:
+    """Move the ``header_fields`` arguments (None: not sent) into ``headers``."""
+    for name in names:
+        value = remaining.pop(name, None)
         if value is not None:
-            body, content_type = _encode_body(value, template.content_type)
-            check_header("Content-Type", content_type)
-            headers["Content-Type"] = content_type
+            text = _scalar(value)
+            check_header(name, text)
+            headers[name] = text
 
-    # static headers (checked when compiled), then 3. header_fields
-    headers.update(compiled.headers)
-    if template.header_fields:
-        for name in template.header_fields:
-            if name in remaining:
-                value = remaining.pop(name)
-                if value is not None:
-                    text = _scalar(value)
-                    check_header(name, text)
-                    headers[name] = text
 
-    # 4. everything else is query
-    pairs = _query_pairs(remaining) if remaining else []
-
+def _apply_auth(compiled: _Compiled, headers: dict[str, str], pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Add the template's API key / Basic credentials to ``headers`` (in
+    place) or to the query ``pairs`` (returned: an argument of the key's name
+    is replaced); an API-key cookie joins any Cookie header already set."""
     if compiled.auth_header is not None:
         name, value = compiled.auth_header
         headers[_header_key(headers, name)] = value
@@ -418,22 +463,15 @@ def build_request(
         existing = _get_header(headers, "Cookie")
         cookie = compiled.auth_cookie
         headers[_header_key(headers, "Cookie")] = f"{existing}; {cookie}" if existing else cookie
+    return pairs
 
-    if compiled.accept is not None and (not template.header_fields or _get_header(headers, "Accept") is None):
-        headers["Accept"] = compiled.accept
 
+def _query_suffix(query: str, pairs: list[tuple[str, str]]) -> str:
+    """``?`` and the query: the template's own, then the argument pairs."""
     if pairs:
         extra = urlencode(pairs, quote_via=quote)
         query = f"{query}&{extra}" if query else extra
-    return PreparedRequest(
-        method=template.http_method,
-        url=compiled.origin + path + ("?" + query if query else ""),
-        headers=headers,
-        body=body,
-        secrets=compiled.secrets,
-        credential_headers=compiled.credential_headers,
-        credential_query=compiled.credential_query,
-    )
+    return "?" + query if query else ""
 
 
 def _header_key(headers: Mapping[str, str], name: str) -> str:
@@ -466,6 +504,25 @@ def redirect_request(request: PreparedRequest, status: int, location: str) -> Pr
     a POST (303: anything but HEAD) into a bodiless GET, 307/308 keep method
     and body. A refusal's message has the Location scrubbed of every secret.
     """
+    target = _redirect_target(request, location)
+    method, body, headers = _redirected_method(request, status)
+    same_origin = origin_of(target) == origin_of(request.url)
+    if not same_origin:
+        target, headers = _without_credentials(request, target, headers)
+    return PreparedRequest(
+        method=method,
+        url=target,
+        headers=headers,
+        body=body,
+        secrets=request.secrets,
+        credential_headers=request.credential_headers if same_origin else frozenset(),
+        credential_query=request.credential_query,
+    )
+
+
+def _redirect_target(request: PreparedRequest, location: str) -> str:
+    """The absolute URL of ``location``, judged by the URL policy, with its
+    host canonical and no user-info or fragment."""
     try:
         target = urljoin(request.url, location.strip())
         parts = urlsplit(target)
@@ -474,35 +531,31 @@ def redirect_request(request: PreparedRequest, status: int, location: str) -> Pr
     except (InsecureUrlError, ValueError) as exc:
         reason = redact_text(str(exc), request.secrets)
         raise InsecureUrlError(f"refused to follow a redirect from {request.safe_url}: {reason}") from None
-    target = urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
-    method, body = request.method, request.body
-    headers = dict(request.headers)
+
+def _redirected_method(request: PreparedRequest, status: int) -> tuple[str, bytes | None, dict[str, str]]:
+    """(method, body, headers) after a redirect with ``status``: 301/302 turn
+    a POST, 303 anything but HEAD, into a GET without body or body headers."""
+    method = request.method
     if (status in (301, 302) and method == "POST") or (status == 303 and method != "HEAD"):
-        method, body = "GET", None
-        headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")}
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return "GET", None, headers
+    return method, request.body, dict(request.headers)
 
-    same_origin = origin_of(target) == origin_of(request.url)
+
+def _without_credentials(request: PreparedRequest, target: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """``target`` and ``headers`` for another origin: the credential headers
+    and credential query parameters removed."""
+    private = request.credential_headers | _ALWAYS_PRIVATE
+    headers = {k: v for k, v in headers.items() if k.lower() not in private}
     credential_query = request.credential_query
-    if not same_origin:
-        private = request.credential_headers | _ALWAYS_PRIVATE
-        headers = {k: v for k, v in headers.items() if k.lower() not in private}
-        if credential_query:
-            parts = urlsplit(target)
-            pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in credential_query]
-            target = urlunsplit(
-                (parts.scheme, parts.netloc, parts.path, urlencode(pairs, quote_via=quote), parts.fragment)
-            )
-        logger.info(
-            "redirect to another origin: credentials dropped (%s)",
-            redact_text(redact_url(target, credential_query), request.secrets),
-        )
-    return PreparedRequest(
-        method=method,
-        url=target,
-        headers=headers,
-        body=body,
-        secrets=request.secrets,
-        credential_headers=request.credential_headers if same_origin else frozenset(),
-        credential_query=credential_query,
+    if credential_query:
+        parts = urlsplit(target)
+        pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in credential_query]
+        target = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(pairs, quote_via=quote), parts.fragment))
+    logger.info(
+        "redirect to another origin: credentials dropped (%s)",
+        redact_text(redact_url(target, credential_query), request.secrets),
     )
+    return target, headers

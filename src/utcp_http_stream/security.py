@@ -139,19 +139,9 @@ def check_url(url: str, *, loopback_allowed: bool = True, what: str = "URL") -> 
     the client at the local machine: loopback, unspecified and link-local
     literals are refused then, however they are spelled.
     """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - validates the port
-        canonical = canonical_host(host) if host else ""
-    except ValueError as exc:
-        raise InsecureUrlError(f"{what} {redact_url(url)!r} is malformed: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not canonical:
-        raise InsecureUrlError(f"{what} {redact_url(url)!r} is not an absolute http(s) URL")
+    scheme, canonical = _http_origin(url, what)
     loopback = is_loopback_name(canonical)
-    address = host_address(canonical)
-    if not loopback_allowed and (loopback or (address is not None and is_local_address(address))):
+    if not loopback_allowed and (loopback or _is_local_literal(canonical)):
         raise InsecureUrlError(
             f"{what} {redact_url(url)!r} points at this machine (loopback, unspecified or link-local address) "
             "but came from a non-loopback origin; a remote manual or redirect may not target local services"
@@ -162,6 +152,27 @@ def check_url(url: str, *, loopback_allowed: bool = True, what: str = "URL") -> 
             "(plain http is allowed only to localhost, 127.0.0.0/8 and ::1)"
         )
     return url
+
+
+def _http_origin(url: str, what: str) -> tuple[str, str]:
+    """(scheme, canonical host) of an absolute http(s) URL, else InsecureUrlError."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - validates the port
+        canonical = canonical_host(host) if host else ""
+    except ValueError as exc:
+        raise InsecureUrlError(f"{what} {redact_url(url)!r} is malformed: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not canonical:
+        raise InsecureUrlError(f"{what} {redact_url(url)!r} is not an absolute http(s) URL")
+    return scheme, canonical
+
+
+def _is_local_literal(host: str) -> bool:
+    """A canonical host that spells a loopback, unspecified or link-local address."""
+    address = host_address(host)
+    return address is not None and is_local_address(address)
 
 
 #: Headers the HTTP layer owns: framing and hop-by-hop (lower case). A
@@ -206,17 +217,19 @@ def redact_url(url: str, extra_keys: Iterable[str] = (), *, all_query: bool = Fa
         parts = urlsplit(url)
     except ValueError:
         return url.split("?", 1)[0].split("@")[-1]
-    query = parts.query
-    if query:
-        sensitive = SENSITIVE_QUERY_KEYS | {k.lower() for k in extra_keys}
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if all_query or any(k.lower() in sensitive for k, _ in pairs):
-            query = urlencode(
-                [(k, REDACTED if all_query or k.lower() in sensitive else v) for k, v in pairs],
-                quote_via=quote,
-                safe="*{}",
-            )
+    query = _redact_query(parts.query, extra_keys, all_query) if parts.query else ""
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _redact_query(query: str, extra_keys: Iterable[str], all_query: bool) -> str:
+    """``query`` with credential values (every value: ``all_query``) masked;
+    unchanged, as written, when none is."""
+    sensitive = SENSITIVE_QUERY_KEYS | {k.lower() for k in extra_keys}
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not all_query and not any(k.lower() in sensitive for k, _ in pairs):
+        return query
+    masked = [(k, REDACTED if all_query or k.lower() in sensitive else v) for k, v in pairs]
+    return urlencode(masked, quote_via=quote, safe="*{}")
 
 
 def redact_headers(headers: Mapping[str, str], extra_names: Iterable[str] = ()) -> dict[str, str]:

@@ -116,27 +116,8 @@ class StreamableHttpCallTemplate(CallTemplate):
         # client substitutes variables (UtcpClient validates before it does).
         head = value.split("/", 3)
         authority_part = "/".join(head[:3])
-        if _VARIABLE.search(authority_part):
-            return value
-        try:
-            parts = urlsplit(value)
-        except ValueError as exc:
-            raise ValueError(f"url {redact_url(value)!r} is malformed: {exc}") from None
-        if parts.scheme.lower() not in ("http", "https"):
-            raise ValueError(f"url {redact_url(value)!r} must start with https:// (or http:// for loopback)")
-        if not parts.netloc:
-            raise ValueError(f"url {redact_url(value)!r} has no host")
-        if "{" in parts.netloc or "}" in parts.netloc:
-            raise ValueError(
-                f"url {redact_url(value)!r} has a {{placeholder}} in its host; "
-                "path parameters may only appear in the path"
-            )
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("url must not embed credentials (user:password@); use the auth field")
-        try:
-            parts.port  # noqa: B018 - raises on an invalid port
-        except ValueError:
-            raise ValueError(f"url {redact_url(value)!r} has an invalid port") from None
+        if not _VARIABLE.search(authority_part):
+            _check_url_shape(value)
         return value
 
     @field_validator("select")
@@ -239,3 +220,26 @@ def _label(obj: dict) -> str:
         return repr(name)
     url = obj.get("url")
     return f"for {redact_url(url)}" if isinstance(url, str) else "(unnamed)"
+
+
+def _check_url_shape(value: str) -> None:
+    """Refuse a template URL that is not absolute http(s) with a literal
+    host, or that embeds credentials or an invalid port."""
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise ValueError(f"url {redact_url(value)!r} is malformed: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"url {redact_url(value)!r} must start with https:// (or http:// for loopback)")
+    if not parts.netloc:
+        raise ValueError(f"url {redact_url(value)!r} has no host")
+    if "{" in parts.netloc or "}" in parts.netloc:
+        raise ValueError(
+            f"url {redact_url(value)!r} has a {{placeholder}} in its host; path parameters may only appear in the path"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("url must not embed credentials (user:password@); use the auth field")
+    try:
+        parts.port  # noqa: B018 - raises on an invalid port
+    except ValueError:
+        raise ValueError(f"url {redact_url(value)!r} has an invalid port") from None

@@ -50,9 +50,7 @@ def parse_json_text(text: str, what: str) -> Any:
         raise UsageError(f"{what} is not valid JSON: {exc.msg} at column {exc.colno}") from None
 
 
-def parse_tool_args(
-    args_json: str | None, pairs: list[str], schema: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def parse_tool_args(args_json: str | None, pairs: list[str], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``--args`` (an object) overlaid with ``key=value`` pairs.
 
     A value becomes the type the tool's ``inputs`` schema gives its key: a
@@ -108,11 +106,7 @@ def document_kind(document: Any) -> str:
     from utcp_http_stream.manual import is_legacy_manual
 
     if isinstance(document, list):
-        if document and all(isinstance(item, dict) and "provider_type" in item for item in document):
-            return "provider_list"
-        if document and all(isinstance(item, dict) and "call_template_type" in item for item in document):
-            return "template_list"
-        return "unknown"
+        return _list_kind(document)
     if not isinstance(document, dict):
         return "unknown"
     if "tools" in document:
@@ -121,4 +115,12 @@ def document_kind(document: Any) -> str:
         return "call_template"
     if "provider_type" in document:
         return "legacy_provider"
+    return "unknown"
+
+
+def _list_kind(document: list[Any]) -> str:
+    """``provider_list`` or ``template_list`` when every item is one, else ``unknown``."""
+    for key, kind in (("provider_type", "provider_list"), ("call_template_type", "template_list")):
+        if document and all(isinstance(item, dict) and key in item for item in document):
+            return kind
     return "unknown"

@@ -168,14 +168,21 @@ async def run_request(args: argparse.Namespace, console: Console) -> int:
 
     from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 
-    headers: dict[str, str] = {}
-    for header in args.header:
-        key, sep, value = header.partition(":")
-        if not sep or not key.strip():
-            raise UsageError(f"--header {header!r} is not Name:value")
-        headers[key.strip()] = value.strip()
-
+    headers = _header_options(args.header)
     args.url = source_url(args.url) or args.url  # 127.0.0.1:8765/x works as in discover and call
+    template, tool_args = _request_template(args, headers)
+    try:
+        parsed = StreamableHttpCallTemplate.model_validate(template)
+    except ValidationError as exc:
+        raise UsageError(format_validation_error(exc)) from None
+
+    label = urlsplit(args.url).path.rstrip("/").rsplit("/", 1)[-1] or "response"
+    return await _stream_and_render(args, console, parsed, tool_args, tokens=bool(args.select), label=label)
+
+
+def _request_template(args: argparse.Namespace, headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The call template ``request``'s options describe, and the tool
+    arguments (the body, when one is given)."""
     template: dict[str, Any] = {
         "name": "request",
         "call_template_type": "streamable_http",
@@ -197,13 +204,18 @@ async def run_request(args: argparse.Namespace, console: Console) -> int:
         template["body_field"] = "body"
         template["content_type"] = args.content_type or content_type
         tool_args["body"] = body
-    try:
-        parsed = StreamableHttpCallTemplate.model_validate(template)
-    except ValidationError as exc:
-        raise UsageError(format_validation_error(exc)) from None
+    return template, tool_args
 
-    label = urlsplit(args.url).path.rstrip("/").rsplit("/", 1)[-1] or "response"
-    return await _stream_and_render(args, console, parsed, tool_args, tokens=bool(args.select), label=label)
+
+def _header_options(options: list[str]) -> dict[str, str]:
+    """``--header Name:value`` options as headers."""
+    headers: dict[str, str] = {}
+    for header in options:
+        key, sep, value = header.partition(":")
+        if not sep or not key.strip():
+            raise UsageError(f"--header {header!r} is not Name:value")
+        headers[key.strip()] = value.strip()
+    return headers
 
 
 async def _stream_and_render(

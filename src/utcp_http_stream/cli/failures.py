@@ -57,8 +57,18 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, HttpStreamError):
         return str(exc), EXIT_FAILED
 
-    # utcp and pydantic are imported lazily by the commands; match by name so
-    # this module stays import-light.
+    described = _describe_utcp(exc) or _describe_os(exc)
+    if described is not None:
+        return described
+    name = type(exc).__name__
+    text = printable_excerpt(str(exc), 300)
+    return f"unexpected {name}{': ' + text if text else ''} (run with --debug for the traceback)", EXIT_FAILED
+
+
+def _describe_utcp(exc: BaseException) -> tuple[str, int] | None:
+    """:func:`describe` for utcp's and pydantic's errors, else None. They are
+    imported lazily by the commands; matched by name so this module stays
+    import-light."""
     name = type(exc).__name__
     if name == "UtcpVariableNotFound":
         variable = getattr(exc, "variable_name", "?")
@@ -73,14 +83,19 @@ def describe(exc: BaseException) -> tuple[str, int]:
         from utcp_http_stream.template import format_validation_error
 
         return format_validation_error(exc), EXIT_USAGE  # type: ignore[arg-type]
+    return None
+
+
+def _describe_os(exc: BaseException) -> tuple[str, int] | None:
+    """:func:`describe` for a missing file and other OS errors, else None."""
+    name = type(exc).__name__
     if isinstance(exc, FileNotFoundError):
         return f"{exc.filename}: no such file", EXIT_USAGE
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return f"{name}: {printable_excerpt(str(exc) or name, 300)}", EXIT_FAILED
     if isinstance(exc, OSError):
         return f"{printable_excerpt(str(exc) or name, 300)}", EXIT_FAILED
-    text = printable_excerpt(str(exc), 300)
-    return f"unexpected {name}{': ' + text if text else ''} (run with --debug for the traceback)", EXIT_FAILED
+    return None
 
 
 def _last_line(text: str) -> str:

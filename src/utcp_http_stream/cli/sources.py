@@ -15,7 +15,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = ["ManualName", "check_source_url", "manual_name", "name_from_url", "source_url"]
 
@@ -38,17 +38,27 @@ def source_url(text: str) -> str | None:
         return text
     if Path(text).exists() or text.lower().endswith(_FILE_SUFFIXES):
         return None
-    head, slash, _rest = text.partition("/")
-    match = _HOST_PORT.match(head)
-    if match is None:
-        return None
-    host = match.group("host")
-    if not (match.group("port") or host == "localhost" or _is_ip(host) or ("." in host and slash)):
+    host = _leading_host(text)
+    if host is None:
         return None
     from utcp_http_stream.security import is_loopback_host
 
     scheme = "http://" if is_loopback_host(host) else "https://"
     return scheme + text
+
+
+def _leading_host(text: str) -> str | None:
+    """The host ``text`` (no scheme) starts with, when it clearly is one:
+    ``host:port``, ``localhost``, an IP address, or a dotted name followed by
+    a path."""
+    head, slash, _rest = text.partition("/")
+    match = _HOST_PORT.match(head)
+    if match is None:
+        return None
+    host = match.group("host")
+    if match.group("port") or host == "localhost" or _is_ip(host) or ("." in host and slash):
+        return host
+    return None
 
 
 def check_source_url(url: str) -> None:
@@ -101,17 +111,20 @@ def name_from_url(url: str) -> str:
     ``local`` plus the port for loopback and IP addresses (``local8765``)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
     if not host or host == "localhost" or _is_ip(host):
-        return _sanitized(f"local{port or ''}")
+        return _sanitized(f"local{_port(parts) or ''}")
     labels = host.split(".")
     if len(labels) > 1:
         labels = labels[:-1]  # the top-level domain
     meaningful = [label for label in labels if label not in _GENERIC_LABELS] or labels
     return _sanitized(meaningful[0])
+
+
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None
 
 
 def _is_ip(host: str) -> bool:

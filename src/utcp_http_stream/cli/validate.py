@@ -63,31 +63,40 @@ def upgrade_document(document: Any) -> tuple[Any, bool]:
     if kind not in ("manual", "legacy_manual"):
         return document, False
 
-    changed = kind == "legacy_manual"
-    tools = []
-    for tool in document.get("tools") or []:
-        if not isinstance(tool, dict):
-            tools.append(tool)
-            continue
-        new_tool: dict[str, Any] = {}
-        for key, value in tool.items():
-            if key == "tool_provider" and "tool_call_template" not in tool:
-                key, changed = "tool_call_template", True
-            if key == "tool_call_template" and isinstance(value, dict) and "provider_type" in value:
-                value, changed = _template_first(upgrade_legacy_provider(value)), True
-            new_tool[key] = value
-        tools.append(new_tool)
-    if not changed:
+    tools, tools_changed = _upgrade_tools(document.get("tools") or [])
+    if not (tools_changed or kind == "legacy_manual"):
         return document, False
     upgraded: dict[str, Any] = {
         "manual_version": str(document.get("manual_version") or document.get("version") or "1.0.0"),
         "utcp_version": document.get("utcp_version") or "1.0.0",
     }
-    for key, value in document.items():
-        if key not in ("version", "manual_version", "utcp_version", "tools"):
-            upgraded[key] = value
+    upgraded.update(
+        (k, v) for k, v in document.items() if k not in ("version", "manual_version", "utcp_version", "tools")
+    )
     upgraded["tools"] = tools
     return upgraded, True
+
+
+def _upgrade_tools(tools: list[Any]) -> tuple[list[Any], bool]:
+    """The tools with legacy providers upgraded, and whether any was."""
+    upgraded = [_upgrade_tool(tool) if isinstance(tool, dict) else tool for tool in tools]
+    return upgraded, any(new is not old for new, old in zip(upgraded, tools, strict=True))
+
+
+def _upgrade_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """``tool`` itself when it holds nothing legacy, else a copy (key order
+    kept) whose ``tool_provider`` became an upgraded ``tool_call_template``."""
+    from utcp_http_stream.manual import upgrade_legacy_provider
+
+    changed = False
+    new_tool: dict[str, Any] = {}
+    for key, value in tool.items():
+        if key == "tool_provider" and "tool_call_template" not in tool:
+            key, changed = "tool_call_template", True
+        if key == "tool_call_template" and isinstance(value, dict) and "provider_type" in value:
+            value, changed = _template_first(upgrade_legacy_provider(value)), True
+        new_tool[key] = value
+    return new_tool if changed else tool
 
 
 def _template_first(template: dict[str, Any]) -> dict[str, Any]:
@@ -137,28 +146,34 @@ def _check_manual(document: dict[str, Any], report: Report) -> None:
     seen: dict[str, int] = {}
     types: dict[str, int] = {}
     for index, tool in enumerate(tools):
-        path = f"tools[{index}]"
-        if not isinstance(tool, dict):
-            report.errors.append(f"{path}: a tool must be an object, got {type(tool).__name__}")
-            continue
-        _check_tool_fields(tool, path, report)
-        name = tool.get("name")
-        if isinstance(name, str):
-            if name in seen:
-                report.errors.append(f"{path}.name: duplicate tool name {name!r} (also tools[{seen[name]}])")
-            seen.setdefault(name, index)
-        template = tool.get("tool_call_template")
-        if template is None:
-            report.errors.append(f"{path}.tool_call_template: missing (every tool needs a call template)")
-            continue
-        _check_template(template, f"{path}.tool_call_template", report)
-        if isinstance(template, dict):
-            kind = str(template.get("call_template_type"))
+        kind = _check_tool(tool, index, seen, report)
+        if kind is not None:
             types[kind] = types.get(kind, 0) + 1
     by_type = ", ".join(f"{count} {kind}" for kind, count in sorted(types.items()))
     report.summary = f"UTCP manual, {len(tools)} tool{'s' if len(tools) != 1 else ''}" + (
         f" ({by_type})" if by_type else ""
     )
+
+
+def _check_tool(tool: Any, index: int, seen: dict[str, int], report: Report) -> str | None:
+    """Check ``tools[index]`` (``seen``: the first index of each name so far);
+    the type of its call template when it has an object as one."""
+    path = f"tools[{index}]"
+    if not isinstance(tool, dict):
+        report.errors.append(f"{path}: a tool must be an object, got {type(tool).__name__}")
+        return None
+    _check_tool_fields(tool, path, report)
+    name = tool.get("name")
+    if isinstance(name, str):
+        if name in seen:
+            report.errors.append(f"{path}.name: duplicate tool name {name!r} (also tools[{seen[name]}])")
+        seen.setdefault(name, index)
+    template = tool.get("tool_call_template")
+    if template is None:
+        report.errors.append(f"{path}.tool_call_template: missing (every tool needs a call template)")
+        return None
+    _check_template(template, f"{path}.tool_call_template", report)
+    return str(template.get("call_template_type")) if isinstance(template, dict) else None
 
 
 def _check_tool_fields(tool: dict[str, Any], path: str, report: Report) -> None:
@@ -199,8 +214,6 @@ def _check_template(template: Any, path: str, report: Report) -> None:
 def _check_our_template(template: dict[str, Any], path: str, report: Report) -> None:
     from pydantic import ValidationError
 
-    from utcp_http_stream.errors import InsecureUrlError
-    from utcp_http_stream.security import check_url
     from utcp_http_stream.template import StreamableHttpCallTemplate
     from utcp_http_stream.template_fields import unknown_fields
 
@@ -218,18 +231,26 @@ def _check_our_template(template: dict[str, Any], path: str, report: Report) -> 
         report.errors.extend(_pydantic_problems(exc, path))
         return
 
-    if not _VARIABLE.search(parsed.url.split("?", 1)[0]):
-        try:
-            check_url(parsed.url.replace("{", "x").replace("}", "x"), what="url")
-        except InsecureUrlError as exc:
-            report.errors.append(f"{_join(path, 'url')}: {exc}")
+    url = parsed.url
+    _check_literal_url(url.split("?", 1)[0], url.replace("{", "x").replace("}", "x"), _join(path, "url"), report)
     token_url = auth.get("token_url") if isinstance(auth, dict) else None
-    if isinstance(token_url, str) and not _VARIABLE.search(token_url):
-        try:
-            check_url(token_url, what="token_url")
-        except InsecureUrlError as exc:
-            report.errors.append(f"{_join(path, 'auth.token_url')}: {exc}")
+    if isinstance(token_url, str):
+        _check_literal_url(token_url, token_url, _join(path, "auth.token_url"), report)
     _check_literal_secrets(template, path, report)
+
+
+def _check_literal_url(written: str, url: str, where: str, report: Report) -> None:
+    """The URL policy on ``url`` (the field at ``where``, as ``written``)
+    unless it holds a ``${VAR}``, which only the client can resolve."""
+    from utcp_http_stream.errors import InsecureUrlError
+    from utcp_http_stream.security import check_url
+
+    if _VARIABLE.search(written):
+        return
+    try:
+        check_url(url, what=where.rpartition(".")[2])
+    except InsecureUrlError as exc:
+        report.errors.append(f"{where}: {exc}")
 
 
 def _check_auth(auth: Any, path: str, report: Report) -> bool:
@@ -318,18 +339,22 @@ def _check_literal_secrets(template: dict[str, Any], path: str, report: Report) 
     auth = template.get("auth")
     if isinstance(auth, dict):
         for key in ("api_key", "password", "client_secret"):
-            value = auth.get(key)
-            if isinstance(value, str) and value and not _VARIABLE.search(value):
+            if _is_literal(auth.get(key)):
                 report.warnings.append(
                     f"{_join(path, 'auth.' + key)}: holds a literal secret; use a ${{VARIABLE}} instead"
                 )
     headers = template.get("headers")
     if isinstance(headers, dict):
         for name, value in headers.items():
-            if str(name).lower() in _SECRET_HEADERS and isinstance(value, str) and not _VARIABLE.search(value):
+            if str(name).lower() in _SECRET_HEADERS and _is_literal(value):
                 report.warnings.append(
                     f"{_join(path, 'headers.' + str(name))}: holds a literal credential; use a ${{VARIABLE}} instead"
                 )
+
+
+def _is_literal(value: Any) -> bool:
+    """A non-empty string without a ``${VAR}``."""
+    return isinstance(value, str) and bool(value) and not _VARIABLE.search(value)
 
 
 # pydantic names the member of a union that failed (``str``, ``list[str]``,

@@ -43,11 +43,15 @@ def aggregate(framing: str, items: list[Any], mode: str = "auto") -> Any:
         return "\n".join(items)
     if framing not in FRAMINGS:
         raise ValueError(f"unknown framing {framing!r}; expected one of {', '.join(FRAMINGS)}")
-    if mode == "concat":
-        if all(isinstance(item, str) for item in items):
-            return "".join(items)
-        if all(isinstance(item, bytes) for item in items):
-            return b"".join(items)
+    return _concat(items) if mode == "concat" else list(items)
+
+
+def _concat(items: list[Any]) -> Any:
+    """All-str items as one str (``""`` for none), all-bytes items as one
+    bytes, any other mix as the list."""
+    for kind in (str, bytes):
+        if all(isinstance(item, kind) for item in items):
+            return kind().join(items)
     return list(items)
 
 

@@ -12,7 +12,7 @@ from utcp_http_stream.decoders.document import JsonDecoder
 from utcp_http_stream.decoders.framing import FRAMINGS
 from utcp_http_stream.decoders.json_seq import JsonSeqDecoder
 from utcp_http_stream.decoders.ndjson import NdjsonDecoder
-from utcp_http_stream.decoders.pointer import compile_pointer
+from utcp_http_stream.decoders.pointer import Pointer, compile_pointer
 from utcp_http_stream.decoders.sse_items import SseDecoder
 from utcp_http_stream.decoders.text import TextDecoder
 from utcp_http_stream.errors import TemplateError
@@ -44,30 +44,9 @@ def build_decoder(
     :class:`ValueError`) for a bad argument, and :class:`StreamDecodeError` for
     an unknown charset, which comes from the response.
     """
-    if framing not in FRAMINGS:
-        raise TemplateError(
-            f"unknown framing {framing!r}; expected one of {', '.join(FRAMINGS)} "
-            "(resolve 'auto' with framing_for_content_type first)"
-        )
-    if on_malformed not in ON_MALFORMED:
-        raise TemplateError(f"on_malformed must be one of {', '.join(ON_MALFORMED)}, not {on_malformed!r}")
-    if chunk_size < 1:
-        raise TemplateError(f"chunk_size must be at least 1, not {chunk_size}")
-    if max_item_bytes < 1:
-        raise TemplateError(f"max_item_bytes must be at least 1, not {max_item_bytes}")
-    try:
-        pointer = compile_pointer(select) if select is not None else None
-    except ValueError as exc:
-        raise TemplateError(f"select: {exc}") from None
-    if pointer is not None and framing in ("text", "bytes"):
-        raise TemplateError(
-            f"select needs a JSON framing (ndjson, sse, json_seq or json), but the framing is {framing}; "
-            "remove select from the call template or set stream_format to a JSON framing"
-        )
-    if sse_event_types is not None and (
-        isinstance(sse_event_types, str) or not all(isinstance(t, str) for t in sse_event_types)
-    ):
-        raise TemplateError(f"sse_event_types must be a list of str, not {sse_event_types!r}")
+    _check_settings(framing, on_malformed, chunk_size, max_item_bytes)
+    pointer = _select_pointer(select, framing)
+    _check_event_types(sse_event_types)
     if framing == "bytes":
         return BytesDecoder(chunk_size)
     if framing == "text":
@@ -91,3 +70,40 @@ def build_decoder(
             events=events,
         )
     return JsonDecoder(charset, max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer)
+
+
+def _check_settings(framing: str, on_malformed: str, chunk_size: int, max_item_bytes: int) -> None:
+    """Refuse an unknown framing or ``on_malformed``, and a size below 1."""
+    if framing not in FRAMINGS:
+        raise TemplateError(
+            f"unknown framing {framing!r}; expected one of {', '.join(FRAMINGS)} "
+            "(resolve 'auto' with framing_for_content_type first)"
+        )
+    if on_malformed not in ON_MALFORMED:
+        raise TemplateError(f"on_malformed must be one of {', '.join(ON_MALFORMED)}, not {on_malformed!r}")
+    for name, size in (("chunk_size", chunk_size), ("max_item_bytes", max_item_bytes)):
+        if size < 1:
+            raise TemplateError(f"{name} must be at least 1, not {size}")
+
+
+def _check_event_types(sse_event_types: list[str] | None) -> None:
+    if sse_event_types is not None and (
+        isinstance(sse_event_types, str) or not all(isinstance(t, str) for t in sse_event_types)
+    ):
+        raise TemplateError(f"sse_event_types must be a list of str, not {sse_event_types!r}")
+
+
+def _select_pointer(select: str | None, framing: str) -> Pointer | None:
+    """``select`` compiled, for a JSON framing only."""
+    if select is None:
+        return None
+    try:
+        pointer = compile_pointer(select)
+    except ValueError as exc:
+        raise TemplateError(f"select: {exc}") from None
+    if framing in ("text", "bytes"):
+        raise TemplateError(
+            f"select needs a JSON framing (ndjson, sse, json_seq or json), but the framing is {framing}; "
+            "remove select from the call template or set stream_format to a JSON framing"
+        )
+    return pointer

@@ -78,12 +78,8 @@ class LineSplitter(Generic[AnyStr]):
         if self.error is not None:
             raise self.error
         if self._probe_newline not in data:
-            # No line completes: remember the piece (no copy), check the limit.
-            if data:
-                self._pending.append(data)
-                self._pending_len += len(data)
-                if self._pending_len > self._limit:
-                    self._check_partial()
+            if data:  # no line completes: remember the piece
+                self._hold(data)
             return []
         lines = data.split(self._newline)
         tail = lines.pop()
@@ -98,15 +94,19 @@ class LineSplitter(Generic[AnyStr]):
             lines = [line.removesuffix(cr) for line in lines]
         # The lines together are no longer than what arrived, so only a chunk
         # that could hold an oversized line pays for measuring each one.
-        if buffered + len(data) > self._limit and max(map(len, lines)) > self._limit:
+        if buffered + len(data) > self._limit:
             lines = self._cut_at_oversized(lines)
         self.lines_done += len(lines)
         if self.error is None and tail:
-            self._pending.append(tail)
-            self._pending_len = len(tail)
-            if self._pending_len > self._limit:
-                self._check_partial()
+            self._hold(tail)
         return lines
+
+    def _hold(self, piece: AnyStr) -> None:
+        """Keep ``piece`` of the partial line (no copy) and check the limit."""
+        self._pending.append(piece)
+        self._pending_len += len(piece)
+        if self._pending_len > self._limit:
+            self._check_partial()
 
     def close(self) -> AnyStr | None:
         """The unterminated last line (one trailing CR removed), or ``None``."""
@@ -121,12 +121,16 @@ class LineSplitter(Generic[AnyStr]):
         return line
 
     def _cut_at_oversized(self, lines: list[AnyStr]) -> list[AnyStr]:
+        """The lines before the first oversized one, which is refused (all of
+        them when none is: measured at C speed first)."""
         limit = self._limit
+        if max(map(len, lines)) <= limit:
+            return lines
         for index, line in enumerate(lines):
             if len(line) > limit:
                 self._fail(self.lines_done + index + 1, line)
                 return lines[:index]
-        return lines  # pragma: no cover - the caller checked that one is too long
+        return lines  # pragma: no cover - max() found one too long
 
     def _check_partial(self) -> None:
         # The partial line may end with the CR of a CRLF whose LF is still to

@@ -113,7 +113,7 @@ class SseParser:
         # The spec's "last event ID buffer", seeded with the ID being resumed
         # from (as browsers do), so a reconnect does not forget it.
         self._id_buffer = last_event_id
-        self._event_type = b""
+        self._event_type = "message"  # the event type buffer; empty means "message"
         self._event_retry: int | None = None
         self._data_parts: list[bytes] = []
         self._data_len = 0  # bytes of data so far, plus one LF per data line
@@ -156,48 +156,34 @@ class SseParser:
         if self.error is not None:
             raise self.error
         if self._at_start or self._after_cr:
-            if self._at_start:
-                data = self._drop_bom(data)
-            if self._after_cr and data:
-                self._after_cr = False
-                if data[0] == _LF:
-                    data = data[1:]
+            data = self._strip_start(data)
         if _LF not in data and _CR not in data:  # int probes: a plain memchr each
-            # No line completes: remember the piece (no copy), check the limit.
-            if data:
-                self._pending.append(data)
-                self._pending_len += len(data)
-                if self._pending_len > self._limit:
-                    self._line_too_long(self._lines_done + 1, b"".join(self._pending))
+            if data:  # no line completes: remember the piece
+                self._hold(data)
             return []
-        lines = data.splitlines()
-        last = data[-1]
-        if last == _LF or last == _CR:
-            tail = b""
-            self._after_cr = last == _CR
-        else:
-            tail = lines.pop()
-        buffered = self._pending_len
-        if lines and self._pending:
-            self._pending.append(lines[0])
-            lines[0] = b"".join(self._pending)
-            self._pending = []
-            self._pending_len = 0
+        arrived = self._pending_len + len(data)
+        lines, tail = self._split_lines(data)
         events: list[RawEvent] = []
-        if lines:
-            bad = -1
-            # The lines together are no longer than what arrived, so only a
-            # chunk that could hold an oversized line pays for measuring each.
-            if buffered + len(data) > self._limit and max(map(len, lines)) > self._limit:
-                bad = next(i for i, line in enumerate(lines) if len(line) > self._limit)
-                lines = lines[: bad + 1]
-            self._process(lines, events, bad)
+        # The lines together are no longer than what arrived, so only a chunk
+        # that could hold an oversized line pays for measuring each.
+        if arrived > self._limit:
+            self._process_measured(lines, events)
+        else:
+            self._process(lines, events)
         if tail and self.error is None:
-            self._pending.append(tail)
-            self._pending_len += len(tail)
-            if self._pending_len > self._limit:
-                self._line_too_long(self._lines_done + 1, b"".join(self._pending))
+            self._hold(tail)
         return events
+
+    def _strip_start(self, data: bytes) -> bytes:
+        """``data`` without the stream's leading BOM and without the LF that
+        completes a CRLF split across chunks."""
+        if self._at_start:
+            data = self._drop_bom(data)
+        if self._after_cr and data:
+            self._after_cr = False
+            if data[0] == _LF:
+                return data[1:]
+        return data
 
     def _drop_bom(self, data: bytes) -> bytes:
         head = self._head + data
@@ -208,91 +194,110 @@ class SseParser:
         self._head = b""
         return head[len(_BOM) :] if head.startswith(_BOM) else head
 
-    def _process(self, lines: list[bytes], events: list[RawEvent], bad: int) -> None:
-        """Interpret complete lines; ``bad`` is the index of an oversized line
-        (the last one given) or -1."""
-        if (
-            bad < 0
-            and not self._data_parts
-            and not self._event_type
-            and self._event_retry is None
-            and not len(lines) & 1
-            and not any(lines[1::2])
-            and all(map(bytes.startswith, lines[0::2], repeat(b"data: ")))
-        ):
+    def _hold(self, piece: bytes) -> None:
+        """Keep ``piece`` of the partial line (no copy) and check its length."""
+        self._pending.append(piece)
+        self._pending_len += len(piece)
+        if self._pending_len > self._limit:
+            self._line_too_long(self._lines_done + 1, b"".join(self._pending))
+
+    def _split_lines(self, data: bytes) -> tuple[list[bytes], bytes]:
+        """(complete lines, partial last line) of ``data``, which holds a line
+        ending; the partial line held before is joined to the first line."""
+        lines = data.splitlines()
+        last = data[-1]
+        if last == _LF or last == _CR:
+            tail = b""
+            self._after_cr = last == _CR
+        else:
+            tail = lines.pop()
+        if self._pending:
+            self._pending.append(lines[0])
+            lines[0] = b"".join(self._pending)
+            self._pending = []
+            self._pending_len = 0
+        return lines, tail
+
+    def _process_measured(self, lines: list[bytes], events: list[RawEvent]) -> None:
+        """:meth:`_process` for lines that may include one longer than the
+        limit: the lines before it are interpreted, then it is refused."""
+        if max(map(len, lines)) <= self._limit:
+            self._process(lines, events)
+            return
+        bad = next(i for i, line in enumerate(lines) if len(line) > self._limit)
+        if bad:
+            self._process(lines[:bad], events)
+        if self.error is None:
+            self._line_too_long(self._lines_done + 1, lines[bad])
+
+    def _process(self, lines: list[bytes], events: list[RawEvent]) -> None:
+        """Interpret complete lines, none of them too long. Data and blank
+        lines are handled here with the event's data in locals (stored back at
+        the end, or before an error is recorded); the other fields are rarer
+        and go through :meth:`_set_field`."""
+        if self._only_data_blank_pairs(lines):
             self._process_data_blank_pairs(lines, events)
             return
-        # The per-event state lives in locals for the loop and is stored back
-        # at the end (or before an error is recorded).
         parts = self._data_parts
         data_len = self._data_len
-        event_type = self._event_type
-        event_retry = self._event_retry
-        id_buffer = self._id_buffer
         dispatched = self._dispatched
         limit_with_lf = self._limit + 1
-        failure = None  # (method, line number, line) of an oversized line or event
         for index, line in enumerate(lines):
-            if index == bad:
-                failure = (self._line_too_long, self._lines_done + index + 1, line)
-                break
             if not line:  # blank line: dispatch the event
-                self.last_event_id = id_buffer
+                self.last_event_id = self._id_buffer
                 if parts:
                     dispatched += 1
-                    events.append(
-                        (
-                            dispatched,
-                            event_type.decode("utf-8", "replace") if event_type else "message",
-                            b"\n".join(parts),
-                            id_buffer,
-                            event_retry,
-                        )
-                    )
+                    events.append((dispatched, self._event_type, b"\n".join(parts), self._id_buffer, self._event_retry))
                     parts = []
                     data_len = 0
-                event_type = b""
-                event_retry = None
+                self._event_type = "message"
+                self._event_retry = None
                 continue
             # "data:" is by far the most common line: recognise it first.
             if line.startswith(b"data:"):
                 value = line[6:] if line.startswith(b"data: ") else line[5:]
-                name = b"data"
-            elif line[0] == 0x3A:  # ":" starts a comment
-                continue
+            elif line == b"data":  # the field name alone: an empty data line
+                value = b""
             else:
-                colon = line.find(b":")
-                if colon < 0:
-                    name, value = line, b""
-                else:
-                    name = line[:colon]
-                    value = line[colon + 2 :] if line[colon + 1 : colon + 2] == b" " else line[colon + 1 :]
-            if name == b"data":
-                parts.append(value)
-                data_len += len(value) + 1
-                if data_len > limit_with_lf:
-                    failure = (self._data_too_long, self._lines_done + index + 1, line)
-                    break
-            elif name == b"event":
-                event_type = value
-            elif name == b"id":
-                if 0 not in value:  # no NUL
-                    id_buffer = value.decode("utf-8", "replace")
-            elif name == b"retry":
-                if value.isdigit():  # bytes.isdigit() is ASCII digits only
-                    retry = int(value) if len(value) <= _MAX_RETRY_DIGITS else _MAX_RETRY
-                    self.retry = event_retry = retry
-            # any other field is ignored
+                self._set_field(line)
+                continue
+            parts.append(value)
+            data_len += len(value) + 1
+            if data_len > limit_with_lf:
+                self._dispatched = dispatched
+                self._data_too_long(self._lines_done + index + 1, line)
+                return
         self._lines_done += len(lines)
         self._data_parts = parts
         self._data_len = data_len
-        self._event_type = event_type
-        self._event_retry = event_retry
-        self._id_buffer = id_buffer
         self._dispatched = dispatched
-        if failure is not None:
-            fail, line_number, line = failure
-            fail(line_number, line)
+
+    def _set_field(self, line: bytes) -> None:
+        """A line that is neither blank nor data: ``event``, ``id`` and
+        ``retry`` set the parser's state; comments (an empty field name) and
+        any other field are ignored."""
+        name, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if name == b"event":
+            self._event_type = value.decode("utf-8", "replace") or "message"
+        elif name == b"id":
+            if 0 not in value:  # no NUL
+                self._id_buffer = value.decode("utf-8", "replace")
+        elif name == b"retry" and value.isdigit():  # bytes.isdigit() is ASCII digits only
+            self.retry = self._event_retry = int(value) if len(value) <= _MAX_RETRY_DIGITS else _MAX_RETRY
+
+    def _only_data_blank_pairs(self, lines: list[bytes]) -> bool:
+        """Between events (no data, type or retry pending), and ``lines`` are
+        pairs of one ``data: `` line and a blank line: C-level scans only."""
+        return (
+            not self._data_parts
+            and self._event_type == "message"
+            and self._event_retry is None
+            and not len(lines) & 1
+            and not any(lines[1::2])
+            and all(map(bytes.startswith, lines[0::2], repeat(b"data: ")))
+        )
 
     def _process_data_blank_pairs(self, lines: list[bytes], events: list[RawEvent]) -> None:
         """The shape of nearly every stream (OpenAI, most servers): events of

@@ -82,17 +82,8 @@ class SseDecoder(ItemDecoder):
         return self._parser.close()  # the incomplete last event is discarded
 
     def _emit(self, raw: list[RawEvent]) -> list[Any]:
-        types, stop, stop_text = self._types, self._stop, self._stop_text
-        if types is not None or stop is not None or stop_text is not None:
-            kept = []
-            for event in raw:
-                if types is not None and event[1] not in types:
-                    continue
-                if event[2] == stop or (stop_text is not None and event[2].decode("utf-8", "replace") == stop_text):
-                    self.finished = True
-                    break
-                kept.append(event)
-            raw = kept
+        if self._types is not None or self._stop is not None or self._stop_text is not None:
+            raw = self._filtered(raw)
         if self._events:
             return [
                 ServerSentEvent(kind, data.decode("utf-8", "replace"), id_, retry) for _, kind, data, id_, retry in raw
@@ -103,6 +94,20 @@ class SseDecoder(ItemDecoder):
         if values is None:
             return self._emit_one_by_one(raw)
         return values if self._pointer is None else self._select(self._pointer, values)
+
+    def _filtered(self, raw: list[RawEvent]) -> list[RawEvent]:
+        """The events of the wanted types, up to the stop marker (which sets
+        :attr:`finished`)."""
+        types, stop, stop_text = self._types, self._stop, self._stop_text
+        kept = []
+        for event in raw:
+            if types is not None and event[1] not in types:
+                continue
+            if event[2] == stop or (stop_text is not None and event[2].decode("utf-8", "replace") == stop_text):
+                self.finished = True
+                break
+            kept.append(event)
+        return kept
 
     def _emit_one_by_one(self, raw: list[RawEvent]) -> list[Any]:
         out: list[Any] = []
