@@ -27,9 +27,9 @@ __all__ = ["CountingApp", "running_uvicorn"]
 
 @dataclass
 class CountingApp:
-    """An ASGI app: ``/echo`` answers ``{"n": <request number>, "method": ...}``
-    as JSON (the request body is read and dropped); ``/sse?events=N&gap_ms=M``
-    sends N server-sent events M ms apart."""
+    """An ASGI app: ``/utcp`` serves a manual with one tool, ``echo`` (a POST
+    to ``/echo``); any other path answers ``{"n": <request number>, "method":
+    ...}`` as JSON (the request body is read and dropped)."""
 
     requests: int = 0
     by_path: Counter[str] = field(default_factory=Counter)
@@ -48,10 +48,25 @@ class CountingApp:
             message = await receive()
             if not message.get("more_body"):
                 break
-        body = json.dumps({"n": number, "method": scope["method"]}).encode()
+        if scope["path"] == "/utcp":
+            host, port = scope["server"]
+            body = json.dumps(manual(f"http://{host}:{port}")).encode()
+        else:
+            body = json.dumps({"n": number, "method": scope["method"]}).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def manual(base: str) -> dict[str, Any]:
+    echo = {
+        "name": "echo",
+        "description": "answers with the request's number",
+        "inputs": {"type": "object", "properties": {"body": {"type": "object"}}},
+        "tool_call_template": {"call_template_type": "streamable_http", "url": base + "/echo",
+                               "http_method": "POST", "body_field": "body", "stream_format": "json"},
+    }
+    return {"utcp_version": "1.0.1", "manual_version": "1.0.0", "tools": [echo]}
 
 
 def _counting_protocol(app: CountingApp) -> type[AutoHTTPProtocol]:
