@@ -34,6 +34,8 @@ def _blocks(language: str) -> list[str]:
 
 
 PYTHON = _blocks("python")
+#: Fragments (```py): they need files or names a reader supplies; they must parse.
+FRAGMENTS = _blocks("py")
 JSON = _blocks("json")
 
 
@@ -138,3 +140,8 @@ def test_the_config_example_registers_both_manuals(ran):
 def test_json_example_is_valid(index: int):
     report = check_document(json.loads(JSON[index]))
     assert report.errors == []
+
+
+@pytest.mark.parametrize("index", range(len(FRAGMENTS)), ids=[f"py{i}" for i in range(len(FRAGMENTS))])
+def test_python_fragment_parses(index: int):
+    compile(_runnable(FRAGMENTS[index], DEMO_URL), f"fragment {index}", "exec")

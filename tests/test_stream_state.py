@@ -61,13 +61,13 @@ def status(code: int, retry_after: float | None = None) -> HttpStatusError:
 )
 def test_auto_framing_follows_the_content_type(content_type, framing, charset):
     s = state()
-    s.on_response(200, content_type, URL)
+    s.on_response(200, content_type, lambda: URL)
     assert (s.status, s.content_type, s.framing, s.charset) == (200, content_type, framing, charset)
 
 
 def test_a_forced_stream_format_wins_over_the_content_type():
     s = state(stream_format="ndjson")
-    s.on_response(200, "text/plain; charset=latin-1", URL)
+    s.on_response(200, "text/plain; charset=latin-1", lambda: URL)
     assert s.framing == "ndjson" and s.charset == "latin-1"
 
 
@@ -75,7 +75,7 @@ def test_a_forced_stream_format_wins_over_the_content_type():
 def test_select_on_a_text_or_bytes_response_is_a_template_error(content_type):
     s = state(select="/a")
     with pytest.raises(TemplateError) as info:
-        s.on_response(200, content_type, URL)
+        s.on_response(200, content_type, lambda: URL)
     message = str(info.value)
     assert "select '/a'" in message and URL in message and "stream_format" in message
     assert (content_type or "unlabelled") in message
@@ -84,16 +84,16 @@ def test_select_on_a_text_or_bytes_response_is_a_template_error(content_type):
 @pytest.mark.parametrize("content_type", [SSE, NDJSON, "application/json", "application/json-seq"])
 def test_select_applies_to_every_json_framing(content_type):
     s = state(select="/a")
-    s.on_response(200, content_type, URL)  # no error
+    s.on_response(200, content_type, lambda: URL)  # no error
 
 
 def test_events_mode_needs_an_sse_response():
     s = state()
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     with pytest.raises(TemplateError, match="needs an SSE response"):
         s.start("events")
     sse = state()
-    sse.on_response(200, SSE, URL)
+    sse.on_response(200, SSE, lambda: URL)
     sse.start("events")
     [event] = sse.feed(b"event: tick\ndata: 1\n\n")
     assert (event.event, event.data) == ("tick", "1")
@@ -109,7 +109,7 @@ def test_events_mode_needs_an_sse_response():
 )
 def test_has_body_for_head_204_and_304(method, code, has_body):
     s = state(method)
-    s.on_response(code, NDJSON, URL)
+    s.on_response(code, NDJSON, lambda: URL)
     assert s.has_body is has_body
     assert NO_BODY_STATUS == {204, 304}
 
@@ -119,7 +119,7 @@ def test_has_body_for_head_204_and_304(method, code, has_body):
 
 def test_items_are_counted_across_feeds_and_close():
     s = state()
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert s.feed(b'{"a": 1}\n{"a"') == [{"a": 1}]
     assert s.feed(b": 2}\n3") == [{"a": 2}]
     assert not s.finished
@@ -129,28 +129,28 @@ def test_items_are_counted_across_feeds_and_close():
 
 def test_select_picks_from_each_item():
     s = state(select="/a")
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert s.feed(b'{"a": 1}\n{"a": [2]}\n') == [1, [2]]
 
 
 def test_raw_mode_passes_bytes_through_whatever_the_framing():
     s = state()
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.start("raw")
     assert s.feed(b"data: 1\n") == [b"data: 1\n"]
 
 
 def test_a_new_response_gets_a_fresh_decoder():
     s = state()
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert s.feed(b'{"partial": ') == []
-    s.on_response(200, NDJSON, URL)  # a reconnection: the partial item before the cut is dropped
+    s.on_response(200, NDJSON, lambda: URL)  # a reconnection: the partial item before the cut is dropped
     assert s.feed(b'{"whole": 1}\n') == [{"whole": 1}]
 
 
 def test_max_item_bytes_is_the_one_given():
     s = state(max_item_bytes=8)
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     with pytest.raises(StreamDecodeError):
         s.feed(b'{"long": "0123456789"}\n')
 
@@ -160,7 +160,7 @@ def test_max_item_bytes_is_the_one_given():
 
 def test_no_resume_header_before_an_id():
     s = state()
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     assert s.resume_headers() == {}
     s.feed(b"data: 1\n\n")
     assert s.resume_headers() == {}
@@ -168,7 +168,7 @@ def test_no_resume_header_before_an_id():
 
 def test_last_event_id_follows_the_sse_ids():
     s = state()
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b"id: 7\ndata: 1\n\n")
     assert s.resume_headers() == {"Last-Event-ID": "7"}
     s.feed(b"id: 8\ndata: 2\n\nid: 9\n")  # an id without a dispatched event does not count yet
@@ -177,16 +177,16 @@ def test_last_event_id_follows_the_sse_ids():
 
 def test_an_empty_id_resets_the_resume_header():
     s = state()
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b"id: 7\ndata: 1\n\nid\ndata: 2\n\n")
     assert s.last_event_id == "" and s.resume_headers() == {}
 
 
 def test_the_id_survives_a_reconnection_and_seeds_the_new_decoder():
     s = state()
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b"id: 7\ndata: 1\n\n")
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.start("events")
     [event] = s.feed(b"data: 2\n\n")
     assert event.id == "7" and s.resume_headers() == {"Last-Event-ID": "7"}
@@ -194,7 +194,7 @@ def test_the_id_survives_a_reconnection_and_seeds_the_new_decoder():
 
 def test_server_retry_is_remembered():
     s = state()
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b"retry: 1500\n\n")
     assert s.retry_ms == 1500
 
@@ -204,7 +204,7 @@ def test_server_retry_is_remembered():
 
 def test_no_policy_never_reconnects():
     s = state()
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert not s.may_reconnect(mid_stream=False)
     assert s.reconnect_delay(cut(), mid_stream=False) is None
     assert s.reconnect_delay(status(503), mid_stream=False) is None
@@ -213,7 +213,7 @@ def test_no_policy_never_reconnects():
 
 def test_attempts_are_counted_and_exhausted():
     s = state(reconnect=policy(max_attempts=2))
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert s.reconnect_delay(cut(), mid_stream=False) is not None
     assert s.attempts == 1
     assert s.reconnect_delay(status(503), mid_stream=False) is not None
@@ -225,7 +225,7 @@ def test_attempts_are_counted_and_exhausted():
 
 def test_a_refused_reconnect_does_not_count_an_attempt():
     s = state("POST", reconnect=policy())
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert s.reconnect_delay(cut(), mid_stream=False) is None
     assert s.reconnect_delay(status(404), mid_stream=False) is None
     assert s.attempts == 0
@@ -233,7 +233,7 @@ def test_a_refused_reconnect_does_not_count_an_attempt():
 
 def test_get_reconnects_before_any_item_but_never_after():
     s = state(reconnect=policy())
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert s.reconnect_delay(cut(), mid_stream=False) is not None
     s.feed(b"1\n")
     assert not s.may_reconnect(mid_stream=True)
@@ -243,7 +243,7 @@ def test_get_reconnects_before_any_item_but_never_after():
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 def test_a_non_idempotent_method_never_reconnects_without_sse(method):
     s = state(method, reconnect=policy())
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert not s.may_reconnect(mid_stream=False)
     assert s.reconnect_delay(cut(), mid_stream=False) is None
     assert s.reconnect_delay(status(503), mid_stream=False) is None
@@ -251,13 +251,13 @@ def test_a_non_idempotent_method_never_reconnects_without_sse(method):
 
 def test_head_reconnects_like_get():
     s = state("HEAD", reconnect=policy())
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert s.reconnect_delay(status(502), mid_stream=False) is not None
 
 
 def test_sse_with_an_id_resumes_mid_stream():
     s = state(reconnect=policy())
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b"id: 1\ndata: a\n\n")
     assert s.may_reconnect(mid_stream=True)
     assert s.reconnect_delay(cut(1), mid_stream=True) is not None
@@ -266,7 +266,7 @@ def test_sse_with_an_id_resumes_mid_stream():
 
 def test_sse_without_an_id_does_not_resume_after_items():
     s = state(reconnect=policy())
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b"data: a\n\n")
     assert not s.may_reconnect(mid_stream=True)
     assert s.reconnect_delay(cut(1), mid_stream=True) is None
@@ -274,14 +274,14 @@ def test_sse_without_an_id_does_not_resume_after_items():
 
 def test_sse_without_an_id_reconnects_before_any_item():
     s = state(reconnect=policy())
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b": a comment\n")
     assert s.reconnect_delay(cut(), mid_stream=True) is not None
 
 
 def test_sse_over_post_resumes_with_an_id():
     s = state("POST", reconnect=policy())
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b"id: 5\ndata: a\n\n")
     assert s.reconnect_delay(cut(1), mid_stream=True) is not None
 
@@ -321,7 +321,7 @@ def test_other_statuses_are_never_retried(code):
 )
 def test_only_interruptions_and_statuses_are_retried(error):
     s = state(reconnect=policy())
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     assert s.reconnect_delay(error, mid_stream=False) is None
 
 
@@ -330,7 +330,7 @@ def test_only_interruptions_and_statuses_are_retried(error):
 
 def test_backoff_doubles_within_jitter():
     s = state(reconnect=policy(max_attempts=5, initial_delay_ms=100, max_delay_ms=250))
-    s.on_response(200, NDJSON, URL)
+    s.on_response(200, NDJSON, lambda: URL)
     for ceiling in (0.1, 0.2, 0.25, 0.25):
         delay = s.reconnect_delay(cut(), mid_stream=False)
         assert ceiling / 2 <= delay <= ceiling
@@ -352,7 +352,7 @@ def test_retry_after_longer_than_max_delay_gives_up():
 
 def test_server_retry_field_is_honoured_and_capped():
     s = state(reconnect=policy(max_attempts=5, initial_delay_ms=100, max_delay_ms=1000))
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b"retry: 300\nid: 1\ndata: a\n\n")
     assert s.reconnect_delay(cut(1), mid_stream=True) == 0.3
     assert s.reconnect_delay(status(503), mid_stream=True) == 0.3  # a status without Retry-After too
@@ -362,6 +362,6 @@ def test_server_retry_field_is_honoured_and_capped():
 
 def test_retry_after_wins_over_the_sse_retry_field():
     s = state(reconnect=policy(max_delay_ms=5000))
-    s.on_response(200, SSE, URL)
+    s.on_response(200, SSE, lambda: URL)
     s.feed(b"retry: 300\n\n")
     assert s.reconnect_delay(status(503, retry_after=2.0), mid_stream=False) == 2.0

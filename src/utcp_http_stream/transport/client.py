@@ -26,6 +26,7 @@ from yarl import URL
 from utcp_http_stream.auth import TOKEN_CACHE, CachedToken, TokenCache
 from utcp_http_stream.errors import HttpStatusError, HttpStreamError, StreamDecodeError, TemplateError
 from utcp_http_stream.request import PreparedRequest, build_request, redirect_request
+from utcp_http_stream.security import redact_url
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
@@ -310,7 +311,12 @@ class StreamClient:
             return cached
         with call.errors:
             call.errors.phase = "connect"
-            return await self.token_cache.get(auth, self._fetch_token, call.deadline.remaining())
+            try:
+                return await self.token_cache.get(auth, self._fetch_token, call.deadline.remaining())
+            except TimeoutError as exc:  # this call's deadline, while the token was on its way
+                if isinstance(exc, HttpStreamError):
+                    raise
+                raise call.errors.token_timeout(redact_url(auth.token_url)) from None
 
     async def _fetch_token(self, auth: OAuth2Auth) -> dict[str, Any]:
         """The token request, through the same pool and send path (its own

@@ -9,15 +9,40 @@ import aiohttp
 
 from utcp_http_stream.decompress import accept_encoding
 from utcp_http_stream.settings import ClientSettings
+from utcp_http_stream.transport.call import keepalive_allows
 from utcp_http_stream.transport.guard import ConnectGuard
 
-__all__ = ["make_session"]
+__all__ = ["make_session", "response_class"]
 
 # Every limit is enforced by this package (the pool wait and the header wait
 # in the client, idle and total per body read in transport.body): aiohttp's
 # own timers would add a timer per request, and its sock_read drops buffered
 # bytes when it fires.
 _NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
+
+
+def response_class(keepalive_expiry_ms: int) -> type[aiohttp.ClientResponse]:
+    """The session's response class: a connection whose server announces
+    (``Keep-Alive: timeout=N``) that it closes idle connections sooner than
+    ``keepalive_expiry`` is closed after its response instead of pooled.
+
+    It must be decided inside ``start()``: aiohttp hands a connection back to
+    the pool as soon as the body is complete, which for a small body is before
+    ``start()`` returns (public names only: ``Connection.protocol``,
+    ``ResponseHandler.close()``/``force_close()``)."""
+
+    class Response(aiohttp.ClientResponse):
+        async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+            protocol = connection.protocol
+            await super().start(connection)
+            if protocol is not None and not keepalive_allows(self.headers.get("Keep-Alive"), keepalive_expiry_ms):
+                if self.connection is None:
+                    protocol.close()  # already back in the pool: nothing ran in between, close it now
+                else:
+                    protocol.force_close()  # closed instead of pooled when the body ends
+            return self
+
+    return Response
 
 
 def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.ClientSession:
@@ -37,6 +62,7 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=settings.trust_env,
         timeout=_NO_AIOHTTP_TIMEOUT,
+        response_class=response_class(settings.keepalive_expiry),
         # Content decoding is the plugin's (decompress.py): bounded pieces,
         # and a compressed stream cut short is detected, not returned as whole.
         auto_decompress=False,

@@ -174,6 +174,14 @@ class ErrorMap:
             f"the connection to {self.url} closed before the response headers arrived ({why})", self.items
         )
 
+    def token_timeout(self, token_url: str) -> StreamTimeoutError:
+        """The call's deadline passed while it waited for its OAuth2 token."""
+        return StreamTimeoutError(
+            "total",
+            f"the call to {self.url} exceeded timeout={self.timeout_ms} ms waiting for an OAuth2 token: the token "
+            f"endpoint {token_url} did not answer in time; raise timeout, or check the token endpoint",
+        )
+
     def timeout(self, exc: BaseException) -> StreamTimeoutError:
         if self.deadline.expired() or (self.phase == "body" and not isinstance(exc, IdleTimeout)):
             if self.deadline.at is not None:

@@ -5,7 +5,9 @@ client meets several loops. The loop that first used the client keeps its
 pool until ``close()``; a session opened on any other loop is closed as soon
 as that loop has no call in flight, so nothing is left behind when a worker's
 loop ends. A home loop that has itself ended (``asyncio.run`` returned) is
-let go at the next use, whatever the loop, without a warning.
+let go at the next use, whatever the loop, without a warning: every session
+is also closed by its loop's shutdown (``asyncio.run`` ending), so no socket
+outlives the loop that opened it.
 
 The pool's limit is enforced here with one semaphore per loop (and one per
 origin when ``max_connections_per_host`` is set) rather than by aiohttp's
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 
 import aiohttp
 
@@ -32,7 +34,7 @@ logger = logging.getLogger(__name__)
 class LoopPool:
     """One loop's session, its connection slots and its calls in flight."""
 
-    __slots__ = ("_per_host", "calls", "home", "limit", "loop", "per_host_limit", "session", "slots")
+    __slots__ = ("_closer", "_per_host", "calls", "home", "limit", "loop", "per_host_limit", "session", "slots")
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession, limit: int, per_host: int, home: bool
@@ -45,6 +47,12 @@ class LoopPool:
         self.per_host_limit = per_host
         self.slots = asyncio.Semaphore(limit) if limit else None
         self._per_host: dict[Origin, asyncio.Semaphore] = {}
+        self._closer: AsyncGenerator[None, None] | None = None
+
+    async def close_with_loop(self) -> None:
+        """Have the session closed when its loop shuts down (call on that loop)."""
+        self._closer = _closed_with_loop(self.session)
+        await anext(self._closer)
 
     async def acquire(self, url: str, wait_s: Callable[[], float]) -> Callable[[], None]:
         """Wait for a free connection slot (the ``pool`` phase), at most
@@ -74,6 +82,18 @@ class LoopPool:
                 held.pop().release()
 
         return release
+
+
+async def _closed_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Parked at its ``yield`` while its loop runs. ``asyncio.run`` (like any
+    runner) calls the loop's ``shutdown_asyncgens()`` before closing the loop,
+    which resumes it here: the session closes its pooled connections while the
+    loop can still close them. Without it, a home loop that ends leaves its
+    idle sockets open until garbage collection ("unclosed transport")."""
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 def _nothing() -> None:
@@ -130,6 +150,7 @@ class SessionPool:
                 else:
                     self._others[loop] = pool
                 self._homeless = True
+                await pool.close_with_loop()
         pool.calls += 1
         return pool
 
