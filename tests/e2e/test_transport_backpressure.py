@@ -10,7 +10,7 @@ While it reads, it asks the server how much it has sent: the difference
 which is only true if the plugin stops reading from the socket while the
 consumer sleeps.
 
-Run as a module (``python -m tests.test_resilience_backpressure MANUAL_URL``
+Run as a module (``python -m tests.e2e.test_transport_backpressure MANUAL_URL``
 from the project root) this file is the consumer; it prints one JSON report
 line.
 """
@@ -38,7 +38,7 @@ RSS_GROWTH_LIMIT = 32 * MiB
 #: the 128 MiB, since the server can send far faster than the consumer reads.
 WINDOW_LIMIT = 20 * MiB
 CHECK_EVERY = 4 * MiB
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _proc_status_kib(field: str) -> int | None:
@@ -126,7 +126,7 @@ async def test_slow_consumer_keeps_memory_flat(record_property: Any) -> None:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.test_resilience_backpressure",
+            "tests.e2e.test_transport_backpressure",
             fault.url("/utcp"),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

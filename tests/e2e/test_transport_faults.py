@@ -5,7 +5,7 @@ Every test talks HTTP to the fault-injection server of ``tests/fault_server.py``
 that a hang fails fast instead of stalling the suite. Most go through
 ``UtcpClient`` exactly as an agent would; a few use ``StreamClient`` directly
 where the response object is what is under test. The backpressure test runs
-in a subprocess and lives in ``test_resilience_backpressure.py``.
+in a subprocess and lives in ``test_transport_backpressure.py``.
 """
 
 from __future__ import annotations
