@@ -61,7 +61,7 @@ class HttpStatusError(HttpStreamError):
 
 
 class StreamTimeoutError(HttpStreamError, TimeoutError):
-    """A time limit fired. ``phase`` is ``"connect"``, ``"idle"`` or ``"total"``."""
+    """A time limit fired. ``phase`` is ``"pool"``, ``"connect"``, ``"idle"`` or ``"total"``."""
 
     def __init__(self, phase: str, message: str) -> None:
         self.phase = phase

@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 
 from tests.raw_http_server import running_raw_server
+from tests.support import report
 from tests.uvicorn_server import CountingApp, running_uvicorn
 from utcp_http_stream import StreamInterruptedError
+from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.transport import StreamClient
 
 LANES = 16
@@ -32,11 +34,6 @@ POST_CALLS = 300
 GET_CALLS = 80
 #: calls whose pauses end right at the server's close
 RACE_CALLS = 64
-
-
-def report(record_property: Callable[[str, Any], None], name: str, value: float) -> None:
-    record_property(name, value)
-    print(f"[keepalive] {name} = {value:g}")
 
 
 @pytest.fixture
@@ -98,20 +95,22 @@ def echo(base: str, method: str, path: str = "/echo", **extra: Any) -> Callable[
     return lambda _lane: template
 
 
-def failed(outcomes: list[Outcome]) -> list[str]:
-    return [message for _lane, message in outcomes if message is not None]
+def report_sweep(
+    record_property: Callable[[str, Any], None], name: str, outcomes: list[Outcome], app: CountingApp, start: float
+) -> list[str]:
+    """Report a sweep's numbers; its failure messages."""
+    failures = [message for _lane, message in outcomes if message is not None]
+    for what, value in [("calls", len(outcomes)), ("failures", len(failures)), ("server_requests", app.requests),
+                        ("connections", app.connections), ("sweep_s", time.monotonic() - start)]:
+        report(record_property, "keepalive", f"{name}_{what}", value)
+    return failures
 
 
 async def test_post_sweep_with_keepalive_expiry_below_the_servers(uvicorn_1s, record_property) -> None:
     base, app = uvicorn_1s
     start = time.monotonic()
     outcomes = await sweep({"keepalive_expiry": 800}, echo(base, "POST"), POST_CALLS, seed=10)
-    failures = failed(outcomes)
-    report(record_property, "post_calls", len(outcomes))
-    report(record_property, "post_failures", len(failures))
-    report(record_property, "post_server_requests", app.requests)
-    report(record_property, "post_connections", app.connections)
-    report(record_property, "post_sweep_s", time.monotonic() - start)
+    failures = report_sweep(record_property, "post", outcomes, app, start)
     assert failures == []
     assert len(outcomes) == POST_CALLS
     assert app.requests == POST_CALLS  # a POST is never resent
@@ -121,14 +120,9 @@ async def test_post_sweep_with_keepalive_expiry_below_the_servers(uvicorn_1s, re
 async def test_get_sweep_with_default_expiry_meets_the_servers_close(uvicorn_1s, record_property) -> None:
     base, app = uvicorn_1s
     start = time.monotonic()
-    assert StreamClient().settings.keepalive_expiry > 1000  # so reused connections do race uvicorn's close
+    assert ClientSettings.load().keepalive_expiry > 1000  # so reused connections do race uvicorn's close
     outcomes = await sweep({}, echo(base, "GET"), GET_CALLS, seed=11)
-    failures = failed(outcomes)
-    report(record_property, "get_calls", len(outcomes))
-    report(record_property, "get_failures", len(failures))
-    report(record_property, "get_server_requests", app.requests)
-    report(record_property, "get_connections", app.connections)
-    report(record_property, "get_sweep_s", time.monotonic() - start)
+    failures = report_sweep(record_property, "get", outcomes, app, start)
     assert failures == []
     assert len(outcomes) == GET_CALLS
     assert app.connections > LANES  # the server did close idle connections under the lanes
@@ -146,12 +140,12 @@ async def test_posts_racing_the_servers_close(uvicorn_1s, record_property, caplo
     outcomes = await sweep({}, lambda lane: keyed if lane % 2 else plain, RACE_CALLS, seed=12, idle=(0.995, 1.005))
     keyed_failures = [m for lane, m in outcomes if lane % 2 and m is not None]
     plain_failures = [m for lane, m in outcomes if not lane % 2 and m is not None]
-    report(record_property, "race_calls", len(outcomes))
-    report(record_property, "race_plain_failures", len(plain_failures))
-    report(record_property, "race_keyed_failures", len(keyed_failures))
-    report(record_property, "race_server_requests", app.requests)
+    report(record_property, "keepalive", "race_calls", len(outcomes))
+    report(record_property, "keepalive", "race_plain_failures", len(plain_failures))
+    report(record_property, "keepalive", "race_keyed_failures", len(keyed_failures))
+    report(record_property, "keepalive", "race_server_requests", app.requests)
     resent = sum("resending once" in r.getMessage() for r in caplog.records)
-    report(record_property, "race_keyed_resends", resent)
+    report(record_property, "keepalive", "race_keyed_resends", resent)
     assert keyed_failures == []
     for message in plain_failures:
         assert "closed a reused idle connection" in message, message

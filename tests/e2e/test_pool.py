@@ -10,23 +10,19 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from tests.support import report
 from utcp_http_stream import StreamTimeoutError
 from utcp_http_stream.transport import StreamClient
 
 STREAMS = 600
 EVENTS = 5
 GAP_S = 0.15
-
-
-def report(record_property: Callable[[str, Any], None], name: str, value: float) -> None:
-    record_property(name, value)
-    print(f"[pool] {name} = {value:g}")
 
 
 class SseServer:
@@ -111,11 +107,11 @@ async def many_streams(base: str, **settings: Any) -> tuple[list[str], float]:
 async def test_600_concurrent_streams_on_a_512_connection_pool(sse_server: SseServer, record_property) -> None:
     outcomes, elapsed = await many_streams(sse_server.base, max_connections=512)
     succeeded = outcomes.count("ok")
-    report(record_property, "streams", len(outcomes))
-    report(record_property, "succeeded", succeeded)
-    report(record_property, "failed_pool", outcomes.count("timeout:pool"))
-    report(record_property, "server_most_concurrent", sse_server.most_active)
-    report(record_property, "elapsed_s", elapsed)
+    report(record_property, "pool", "streams", len(outcomes))
+    report(record_property, "pool", "succeeded", succeeded)
+    report(record_property, "pool", "failed_pool", outcomes.count("timeout:pool"))
+    report(record_property, "pool", "server_most_concurrent", sse_server.most_active)
+    report(record_property, "pool", "elapsed_s", elapsed)
     assert len(outcomes) == STREAMS
     assert set(outcomes) <= {"ok", "timeout:pool"}  # never connect/idle/total: the server was not slow
     assert sse_server.most_active <= 512  # the pool's limit held
@@ -128,9 +124,9 @@ async def test_600_streams_with_a_short_pool_timeout_fail_in_the_pool_phase_only
     """The issue's field case: the streams that could not get one of the 512
     connections in time fail as ``pool`` timeouts, not as a slow server."""
     outcomes, elapsed = await many_streams(sse_server.base, max_connections=512, pool_timeout=300)
-    report(record_property, "short_pool_succeeded", outcomes.count("ok"))
-    report(record_property, "short_pool_failed_pool", outcomes.count("timeout:pool"))
-    report(record_property, "short_pool_elapsed_s", elapsed)
+    report(record_property, "pool", "short_pool_succeeded", outcomes.count("ok"))
+    report(record_property, "pool", "short_pool_failed_pool", outcomes.count("timeout:pool"))
+    report(record_property, "pool", "short_pool_elapsed_s", elapsed)
     assert len(outcomes) == STREAMS
     assert set(outcomes) == {"ok", "timeout:pool"}
     assert outcomes.count("ok") >= 512
