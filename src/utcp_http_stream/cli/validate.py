@@ -62,9 +62,14 @@ def upgrade_document(document: Any) -> tuple[Any, bool]:
         return [_template_first(upgrade_legacy_provider(item)) for item in document], True
     if kind not in ("manual", "legacy_manual"):
         return document, False
+    return _upgrade_manual(document, legacy=kind == "legacy_manual")
 
+
+def _upgrade_manual(document: dict[str, Any], *, legacy: bool) -> tuple[dict[str, Any], bool]:
+    """:func:`upgrade_document` of a manual: v1 version fields first, then
+    the other keys, then the tools with their providers upgraded."""
     tools, tools_changed = _upgrade_tools(document.get("tools") or [])
-    if not (tools_changed or kind == "legacy_manual"):
+    if not (tools_changed or legacy):
         return document, False
     upgraded: dict[str, Any] = {
         "manual_version": str(document.get("manual_version") or document.get("version") or "1.0.0"),
@@ -149,10 +154,13 @@ def _check_manual(document: dict[str, Any], report: Report) -> None:
         kind = _check_tool(tool, index, seen, report)
         if kind is not None:
             types[kind] = types.get(kind, 0) + 1
-    by_type = ", ".join(f"{count} {kind}" for kind, count in sorted(types.items()))
-    report.summary = f"UTCP manual, {len(tools)} tool{'s' if len(tools) != 1 else ''}" + (
-        f" ({by_type})" if by_type else ""
-    )
+    report.summary = _manual_summary(len(tools), types)
+
+
+def _manual_summary(count: int, types: dict[str, int]) -> str:
+    """``UTCP manual, 3 tools (1 http, 2 streamable_http)``."""
+    by_type = ", ".join(f"{number} {kind}" for kind, number in sorted(types.items()))
+    return f"UTCP manual, {count} tool{'s' if count != 1 else ''}" + (f" ({by_type})" if by_type else "")
 
 
 def _check_tool(tool: Any, index: int, seen: dict[str, int], report: Report) -> str | None:
