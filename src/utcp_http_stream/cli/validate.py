@@ -424,21 +424,26 @@ def _validate_file(path: Path, args: argparse.Namespace, console: Console) -> in
         note = "; already v1, nothing to write" if args.write else ""
         console.line(f"OK {path}: {report.summary}{note}", style="green")
         return EXIT_OK
+    _output_upgrade(path, upgraded, report.summary, console, write=args.write)
+    return EXIT_OK
 
+
+def _output_upgrade(path: Path, upgraded: Any, summary: str, console: Console, *, write: bool) -> None:
+    """The upgraded document: saved over ``path`` (the original kept as
+    ``.bak``) with ``--write``, else printed."""
     text = json.dumps(upgraded, indent=2, ensure_ascii=False) + "\n"
-    if args.write:
+    if write:
         backup = path.with_name(path.name + ".bak")
         shutil.copy2(path, backup)
         _write_atomically(path, text)
-        console.line(f"OK {path}: upgraded legacy v0.1 to v1 ({report.summary}); backup in {backup}", style="green")
+        console.line(f"OK {path}: upgraded legacy v0.1 to v1 ({summary}); backup in {backup}", style="green")
     else:
         console.write(text)
         console.status(
-            f"OK {path}: legacy v0.1 document, upgraded to v1 above ({report.summary}); "
+            f"OK {path}: legacy v0.1 document, upgraded to v1 above ({summary}); "
             "pass --write to save it (the original is kept as .bak)",
             style="green",
         )
-    return EXIT_OK
 
 
 def _write_atomically(path: Path, text: str) -> None:
