@@ -83,11 +83,16 @@ def _tool_of_manual_file(args: argparse.Namespace, document: dict[str, Any], nam
     wanted = _short_tool_name(args.tool, name.value)
     tool = next((t for t in parsed.manual.tools if t.name == wanted), None)
     if tool is None:
-        broken = [error for error in parsed.errors if f"({wanted!r})" in error]
-        if broken:
-            raise UsageError(f"{args.manual}: tool {wanted!r} is invalid: {broken[0]}")
-        raise UsageError(_no_such_tool(wanted, [t.name for t in parsed.manual.tools], args.manual))
+        raise UsageError(_missing_tool(wanted, parsed, args.manual))
     return tool
+
+
+def _missing_tool(wanted: str, parsed: Any, manual: str) -> str:
+    """Why the manual file has no usable tool ``wanted``: invalid, or absent."""
+    broken = [error for error in parsed.errors if f"({wanted!r})" in error]
+    if broken:
+        return f"{manual}: tool {wanted!r} is invalid: {broken[0]}"
+    return _no_such_tool(wanted, [t.name for t in parsed.manual.tools], manual)
 
 
 async def _call_through_client(

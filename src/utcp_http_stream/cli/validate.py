@@ -326,8 +326,6 @@ def _validation_error_in(exc: BaseException) -> Any:
 
 def _check_placeholders(value: Any, path: str, report: Report) -> None:
     """A ``${...}`` utcp can never fill (``${API-KEY}``): say what to rename it to."""
-    from utcp_http_stream.placeholders import is_usable_name, iter_placeholders, usable_name
-
     if isinstance(value, dict):
         for key, item in value.items():
             _check_placeholders(item, _join(path, str(key)), report)
@@ -335,12 +333,18 @@ def _check_placeholders(value: Any, path: str, report: Report) -> None:
         for index, item in enumerate(value):
             _check_placeholders(item, f"{path}[{index}]", report)
     elif isinstance(value, str):
-        for name in iter_placeholders(value):
-            if not is_usable_name(name):
-                report.errors.append(
-                    f"{path or '(template)'}: placeholder ${{{name}}} can never be filled (utcp substitutes only "
-                    f"names made of letters, digits and _); rename it to ${{{usable_name(name)}}}"
-                )
+        _check_placeholder_names(value, path, report)
+
+
+def _check_placeholder_names(text: str, path: str, report: Report) -> None:
+    from utcp_http_stream.placeholders import is_usable_name, iter_placeholders, usable_name
+
+    for name in iter_placeholders(text):
+        if not is_usable_name(name):
+            report.errors.append(
+                f"{path or '(template)'}: placeholder ${{{name}}} can never be filled (utcp substitutes only "
+                f"names made of letters, digits and _); rename it to ${{{usable_name(name)}}}"
+            )
 
 
 def _check_literal_secrets(template: dict[str, Any], path: str, report: Report) -> None:
