@@ -15,9 +15,10 @@ from typing import Any
 
 from utcp_http_stream.cli.arguments import client_config, document_kind, load_json
 from utcp_http_stream.cli.console import Console
-from utcp_http_stream.cli.failures import CallFailed, UsageError
+from utcp_http_stream.cli.failures import UsageError
+from utcp_http_stream.cli.manuals import parse_manual_file, register_template
 from utcp_http_stream.cli.sources import ManualName, check_source_url, manual_name, source_url
-from utcp_http_stream.cli.variables import is_set, required_variables, variables_of
+from utcp_http_stream.cli.variables import is_set, required_variables
 
 __all__ = ["describe_template", "run_discover"]
 
@@ -73,30 +74,19 @@ async def _discover_file(args: argparse.Namespace) -> tuple[ManualName, Any, lis
 
 def _read_manual(path: str, document: Any) -> tuple[Any, list[str]]:
     """The manual and the per-tool errors of a UTCP manual file."""
-    from utcp_http_stream.manual import parse_manual
-
-    try:
-        parsed = parse_manual(document)
-    except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+    parsed = parse_manual_file(path, document)
     return parsed.manual, parsed.errors
 
 
 async def _register(template_dict: dict[str, Any], name: ManualName, env_file: str | None) -> tuple[Any, list[str]]:
     """The manual and the per-tool errors of a manual registered through UtcpClient."""
-    from utcp.data.call_template import CallTemplateSerializer
     from utcp.utcp_client import UtcpClient
 
     client = await UtcpClient.create(config=client_config(env_file))
     try:
-        with variables_of(name):
-            template = CallTemplateSerializer().validate_dict(template_dict)
-            result = await client.register_manual(template)
+        result = await register_template(client, template_dict, name)
     finally:
         await client.close()
-    if not result.success:
-        reason = "; ".join(str(error) for error in result.errors) or "unknown reason"
-        raise CallFailed(f"could not register manual {name.value!r}: {reason}")
     return result.manual, [str(error) for error in result.errors]
 
 
