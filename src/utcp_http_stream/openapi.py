@@ -391,14 +391,8 @@ def _swagger_media(context: _Context, op: _Operation, response: dict[str, Any]) 
 def _stream_format(media: list[tuple[str, dict[str, Any]]]) -> tuple[str, str | None]:
     """One framing -> that framing; several (a JSON answer or an event
     stream) -> ``auto`` and the Accept header listing the media types."""
-    kinds: list[str] = []
-    names: list[str] = []
-    for media_type, _ in media:
-        kind = "auto" if "*" in media_type else framing_for_content_type(media_type)
-        if media_type not in names:
-            names.append(media_type)
-        if kind not in kinds:
-            kinds.append(kind)
+    names = list(dict.fromkeys(media_type for media_type, _ in media))
+    kinds = list(dict.fromkeys("auto" if "*" in name else framing_for_content_type(name) for name in names))
     if len(kinds) == 1:
         return kinds[0], None
     if not kinds or "auto" in kinds:
