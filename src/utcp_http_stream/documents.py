@@ -55,15 +55,20 @@ def load_document(body: bytes, content_type: str | None = None) -> Any:
     """The parsed document: JSON when it parses as JSON, else YAML (safe
     loading, alias expansion bounded). The caller bounds ``body``'s size."""
     text = _text(body)
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")) or "json" in (content_type or "").lower():
+    declared_json = "json" in (content_type or "").lower()
+    if declared_json or text.lstrip().startswith(("{", "[")):
         try:
             return json.loads(text)
         except RecursionError:
             raise DocumentError("nested too deeply to read") from None
         except json.JSONDecodeError as exc:
-            if "json" in (content_type or "").lower():
+            if declared_json:
                 raise DocumentError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return _load_yaml_collection(text)
+
+
+def _load_yaml_collection(text: str) -> Any:
+    """The YAML document, which must be a mapping or a list."""
     document = _load_yaml(text)
     if not isinstance(document, dict | list):
         kind = "nothing" if document is None else f"a {type(document).__name__}"

@@ -158,14 +158,14 @@ def _short(exc: BaseException) -> str:
     """The innermost message of a serializer error: utcp embeds whole
     tracebacks in its messages, which nobody should have to read."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    start = None
-    for index, line in enumerate(lines):
-        if _EXC_LINE.match(line):
-            start = index
-    if start is None:
-        text = " ".join(lines) or type(exc).__name__
-    else:
-        first = _EXC_LINE.match(lines[start]).group(1)  # type: ignore[union-attr]
-        rest = [line for line in lines[start + 1 :] if not line.startswith("For further information")]
-        text = " ".join([first, *rest])
+    starts = [index for index, line in enumerate(lines) if _EXC_LINE.match(line)]
+    text = _from_last_exception_line(lines, starts[-1]) if starts else (" ".join(lines) or type(exc).__name__)
     return text.removeprefix("Invalid CallTemplate: ")[:400]
+
+
+def _from_last_exception_line(lines: list[str], start: int) -> str:
+    """The message of the ``SomeError: message`` line at ``start`` and the
+    lines after it, without pydantic's "For further information" links."""
+    first = _EXC_LINE.match(lines[start]).group(1)  # type: ignore[union-attr]
+    rest = [line for line in lines[start + 1 :] if not line.startswith("For further information")]
+    return " ".join([first, *rest])

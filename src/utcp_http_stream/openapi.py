@@ -262,17 +262,22 @@ _PARAMETER_KEYS = ("name", "in", "required", "description", "allowEmptyValue", "
 
 
 def _parameter_schema(context: _Context, parameter: dict[str, Any]) -> Any:
-    if "schema" in parameter:
-        raw = parameter["schema"]
-    elif isinstance(parameter.get("content"), dict) and parameter["content"]:
-        raw = next(iter(parameter["content"].values())).get("schema", {})
-    else:  # Swagger 2.0: the parameter is its own schema
-        raw = {k: v for k, v in parameter.items() if k not in _PARAMETER_KEYS and not k.startswith("x-")}
-    schema = context.resolver.resolve(raw)
+    """The parameter's schema, resolved, with the parameter's description."""
+    schema = context.resolver.resolve(_raw_parameter_schema(parameter))
     description = parameter.get("description")
     if isinstance(schema, dict) and isinstance(description, str) and "description" not in schema:
         schema = {**schema, "description": description}
     return schema
+
+
+def _raw_parameter_schema(parameter: dict[str, Any]) -> Any:
+    """``schema``, else the schema of its first ``content`` entry, else
+    (Swagger 2.0) the parameter itself without the parameter keys."""
+    if "schema" in parameter:
+        return parameter["schema"]
+    if isinstance(parameter.get("content"), dict) and parameter["content"]:
+        return next(iter(parameter["content"].values())).get("schema", {})
+    return {k: v for k, v in parameter.items() if k not in _PARAMETER_KEYS and not k.startswith("x-")}
 
 
 # -- the request body --------------------------------------------------------------------------
@@ -329,18 +334,17 @@ def _swagger_body(context: _Context, op: _Operation, parameters: list[dict[str, 
         schema = context.resolver.resolve(body.get("schema", {}))
         return _Body(_concrete(_pick_body_media(consumes)), schema, bool(body.get("required")))
     form = [p for p in parameters if p["in"] == "formData"]
-    if not form:
-        return None
-    if _FORM not in consumes or any(p.get("type") == "file" for p in form):
-        raise OperationError("its form parameters need multipart/form-data, which is not supported yet")
-    return _form_body(context, form)
+    return _form_body(context, form, consumes) if form else None
 
 
 def _consumes(context: _Context, op: _Operation) -> list[str]:
     return op.operation.get("consumes") or context.document.get("consumes") or ["application/json"]
 
 
-def _form_body(context: _Context, form: list[dict[str, Any]]) -> _Body:
+def _form_body(context: _Context, form: list[dict[str, Any]], consumes: list[str]) -> _Body:
+    """Swagger 2.0 ``formData`` parameters as one form-urlencoded object."""
+    if _FORM not in consumes or any(p.get("type") == "file" for p in form):
+        raise OperationError("its form parameters need multipart/form-data, which is not supported yet")
     properties = {str(p["name"]): _parameter_schema(context, p) for p in form}
     required = [str(p["name"]) for p in form if p.get("required")]
     schema: dict[str, Any] = {"type": "object", "properties": properties}
@@ -387,14 +391,8 @@ def _swagger_media(context: _Context, op: _Operation, response: dict[str, Any]) 
 def _stream_format(media: list[tuple[str, dict[str, Any]]]) -> tuple[str, str | None]:
     """One framing -> that framing; several (a JSON answer or an event
     stream) -> ``auto`` and the Accept header listing the media types."""
-    kinds: list[str] = []
-    names: list[str] = []
-    for media_type, _ in media:
-        kind = "auto" if "*" in media_type else framing_for_content_type(media_type)
-        if media_type not in names:
-            names.append(media_type)
-        if kind not in kinds:
-            kinds.append(kind)
+    names = list(dict.fromkeys(media_type for media_type, _ in media))
+    kinds = list(dict.fromkeys("auto" if "*" in name else framing_for_content_type(name) for name in names))
     if len(kinds) == 1:
         return kinds[0], None
     if not kinds or "auto" in kinds:

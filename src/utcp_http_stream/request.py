@@ -291,8 +291,12 @@ def _raw_fields(raw: Any) -> tuple[str, dict[str, str], list[str]] | None:
     auth = getattr(raw, "auth", None)
     if not isinstance(url, str) or not isinstance(headers, Mapping):
         return None
-    values = [v for v in vars(auth).values() if isinstance(v, str)] if auth is not None else []
-    return url, {str(k): str(v) for k, v in headers.items()}, values
+    return url, {str(k): str(v) for k, v in headers.items()}, _auth_strings(auth)
+
+
+def _auth_strings(auth: Any) -> list[str]:
+    """The string fields of an auth model, in order (none without auth)."""
+    return [v for v in vars(auth).values() if isinstance(v, str)] if auth is not None else []
 
 
 def _raw_key(raw: Any) -> Any:
@@ -326,10 +330,8 @@ def _provenance(
         elif has_variable(raw_value):
             secrets += [value, *variable_values(raw_value, value)]
             names.add(name.lower())
-    if template.auth is not None:
-        resolved = [v for v in vars(template.auth).values() if isinstance(v, str)]
-        for raw_value, value in zip(raw_auth, resolved, strict=False):
-            secrets += variable_values(raw_value, value)
+    for raw_value, value in zip(raw_auth, _auth_strings(template.auth), strict=False):
+        secrets += variable_values(raw_value, value)
     return secrets, names
 
 

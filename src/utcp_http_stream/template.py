@@ -151,11 +151,7 @@ class StreamableHttpCallTemplate(CallTemplate):
         if self.body_field is not None and self.body_field in placeholders:
             raise ValueError(f"body_field {self.body_field!r} is also a path placeholder in url")
         if self.header_fields:
-            if self.body_field is not None and self.body_field in self.header_fields:
-                raise ValueError(f"body_field {self.body_field!r} is also listed in header_fields")
-            clash = placeholders.intersection(self.header_fields)
-            if clash:
-                raise ValueError(f"header_fields {sorted(clash)} are also path placeholders in url")
+            _check_header_fields(self.header_fields, self.body_field, placeholders)
         if self.select is not None and self.stream_format in ("bytes", "text"):
             raise ValueError(
                 f"select applies to JSON items; stream_format {self.stream_format!r} yields "
@@ -243,3 +239,12 @@ def _check_url_shape(value: str) -> None:
         parts.port  # noqa: B018 - raises on an invalid port
     except ValueError:
         raise ValueError(f"url {redact_url(value)!r} has an invalid port") from None
+
+
+def _check_header_fields(header_fields: list[str], body_field: str | None, placeholders: set[str]) -> None:
+    """An argument is sent one way: never as a header and as the body or a path segment too."""
+    if body_field is not None and body_field in header_fields:
+        raise ValueError(f"body_field {body_field!r} is also listed in header_fields")
+    clash = placeholders.intersection(header_fields)
+    if clash:
+        raise ValueError(f"header_fields {sorted(clash)} are also path placeholders in url")

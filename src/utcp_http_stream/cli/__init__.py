@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import inspect
 import logging
 import os
 import sys
@@ -29,15 +31,7 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        # argparse stops collecting `key=value` positionals at the first
-        # option; let them continue after options (`call m t --json a=1`).
-        if args.command == "call" and not any(item.startswith("-") for item in extra):
-            args.pairs = [*args.pairs, *extra]
-        else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = _parse(argv)
     debug = getattr(args, "debug", False)
     _configure_logging(debug=debug, verbose=getattr(args, "verbose", False))
     console = Console()
@@ -52,38 +46,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_OK
     except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        message, code = describe(exc)
-        console.error(message)
-        for detail in getattr(exc, "details", ()):
-            console.status(f"  {detail}")
-        return code
+        return _report(exc, console, debug=debug)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse stops collecting `key=value` positionals at the first
+        # option; let them continue after options (`call m t --json a=1`).
+        if args.command == "call" and not any(item.startswith("-") for item in extra):
+            args.pairs = [*args.pairs, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _report(exc: Exception, console: Console, *, debug: bool) -> int:
+    """Say what failed (the traceback too with ``--debug``); the exit code."""
+    if debug:
+        traceback.print_exc()
+    message, code = describe(exc)
+    console.error(message)
+    for detail in getattr(exc, "details", ()):
+        console.status(f"  {detail}")
+    return code
+
+
+#: command -> (module of utcp_http_stream.cli, its runner); imported when the
+#: command runs, so each command loads only what it needs.
+_COMMANDS = {
+    "validate": ("validate", "run_validate"),
+    "convert": ("convert", "run_convert"),
+    "demo": ("demo", "run_demo"),
+    "serve-demo": ("demo", "run_serve_demo"),
+    "discover": ("discover", "run_discover"),
+    "call": ("call", "run_call"),
+    "request": ("call", "run_request"),
+}
 
 
 def _dispatch(args: argparse.Namespace, console: Console) -> int:
-    command = args.command
-    if command == "validate":
-        from utcp_http_stream.cli.validate import run_validate
-
-        return run_validate(args, console)
-    if command == "convert":
-        from utcp_http_stream.cli.convert import run_convert
-
-        return run_convert(args, console)
-    if command == "demo":
-        from utcp_http_stream.cli.demo import run_demo as runner
-    elif command == "serve-demo":
-        from utcp_http_stream.cli.demo import run_serve_demo as runner
-    elif command == "discover":
-        from utcp_http_stream.cli.discover import run_discover as runner
-    elif command == "call":
-        from utcp_http_stream.cli.call import run_call as runner
-    elif command == "request":
-        from utcp_http_stream.cli.call import run_request as runner
-    else:  # pragma: no cover - argparse rejects unknown commands
-        raise AssertionError(command)
-    return asyncio.run(runner(args, console))
+    module, name = _COMMANDS[args.command]  # argparse rejects unknown commands
+    runner = getattr(importlib.import_module(f"utcp_http_stream.cli.{module}"), name)
+    if inspect.iscoroutinefunction(runner):
+        return asyncio.run(runner(args, console))
+    return runner(args, console)
 
 
 def _configure_logging(*, debug: bool, verbose: bool) -> None:

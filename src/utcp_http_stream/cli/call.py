@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 from utcp_http_stream.cli.arguments import client_config, document_kind, load_json, parse_tool_args, split_pairs
 from utcp_http_stream.cli.console import Console
-from utcp_http_stream.cli.failures import CallFailed, UsageError
+from utcp_http_stream.cli.failures import UsageError
+from utcp_http_stream.cli.manuals import parse_manual_file, register_template
 from utcp_http_stream.cli.sources import ManualName, check_source_url, manual_name, source_url
 from utcp_http_stream.cli.streaming import StreamRenderer
 from utcp_http_stream.cli.variables import resolve_template, variables_of
@@ -74,20 +75,20 @@ def _renderer(args: argparse.Namespace, console: Console, *, tokens: bool, label
 
 
 def _tool_of_manual_file(args: argparse.Namespace, document: dict[str, Any], name: ManualName) -> Any:
-    from utcp_http_stream.manual import parse_manual
-
-    try:
-        parsed = parse_manual(document)
-    except ValueError as exc:
-        raise UsageError(f"{args.manual}: {exc}") from None
+    parsed = parse_manual_file(args.manual, document)
     wanted = _short_tool_name(args.tool, name.value)
     tool = next((t for t in parsed.manual.tools if t.name == wanted), None)
     if tool is None:
-        broken = [error for error in parsed.errors if f"({wanted!r})" in error]
-        if broken:
-            raise UsageError(f"{args.manual}: tool {wanted!r} is invalid: {broken[0]}")
-        raise UsageError(_no_such_tool(wanted, [t.name for t in parsed.manual.tools], args.manual))
+        raise UsageError(_missing_tool(wanted, parsed, args.manual))
     return tool
+
+
+def _missing_tool(wanted: str, parsed: Any, manual: str) -> str:
+    """Why the manual file has no usable tool ``wanted``: invalid, or absent."""
+    broken = [error for error in parsed.errors if f"({wanted!r})" in error]
+    if broken:
+        return f"{manual}: tool {wanted!r} is invalid: {broken[0]}"
+    return _no_such_tool(wanted, [t.name for t in parsed.manual.tools], manual)
 
 
 async def _call_through_client(
@@ -98,17 +99,11 @@ async def _call_through_client(
     config: dict[str, Any],
 ) -> int:
     """Register the manual with a UtcpClient, then call its tool."""
-    from utcp.data.call_template import CallTemplateSerializer
     from utcp.utcp_client import UtcpClient
 
     client = await UtcpClient.create(config=config)
     try:
-        with variables_of(name):
-            template = CallTemplateSerializer().validate_dict(template_dict)
-            result = await client.register_manual(template)
-        if not result.success:
-            reason = "; ".join(str(error) for error in result.errors) or "unknown reason"
-            raise CallFailed(f"could not register manual {name.value!r}: {reason}")
+        result = await register_template(client, template_dict, name)
         wanted = _short_tool_name(args.tool, name.value)
         tool = next((t for t in result.manual.tools if t.name == f"{name.value}.{wanted}"), None)
         if tool is None:

@@ -96,17 +96,20 @@ class Console:
         else:
             self.line(f"== {text}")
 
+    def _rich_table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left", header_style="bold")
+        for index, column in enumerate(columns):
+            table.add_column(column, justify="left" if index == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        self.rich().print(table)
+
     def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
         """A table; the first column left-aligned, the rest right-aligned."""
         if self.fancy_out:
-            from rich.table import Table
-
-            table = Table(title=title, title_justify="left", header_style="bold")
-            for index, column in enumerate(columns):
-                table.add_column(column, justify="left" if index == 0 else "right")
-            for row in rows:
-                table.add_row(*row)
-            self.rich().print(table)
+            self._rich_table(title, columns, rows)
             return
         widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=False)]
 
@@ -232,6 +235,15 @@ class Progress:
     def advance(self, amount: float, *, message: str | None = None) -> None:
         self.update(self.completed + amount, message=message)
 
+    def _plain_done(self) -> str:
+        """How far a byte transfer is: done, total, rate and, when known, the ETA."""
+        rate = self._rate()
+        done = f"{format_bytes(self.completed)} of {format_bytes(self.total or 0)}, {self._rate_text()}"
+        left = (self.total or 0) - self.completed
+        if left > 0 and rate > 0:
+            done += f", ETA {format_duration(left / rate)}"
+        return done
+
     def _rate(self) -> float:
         elapsed = time.perf_counter() - self._started
         return self.completed / elapsed if elapsed > 0 else 0.0
@@ -241,12 +253,7 @@ class Progress:
 
     def _plain(self, percent: str) -> None:
         if self.unit == "bytes":
-            rate = self._rate()
-            done = f"{format_bytes(self.completed)} of {format_bytes(self.total or 0)}, {self._rate_text()}"
-            left = (self.total or 0) - self.completed
-            if left > 0 and rate > 0:
-                done += f", ETA {format_duration(left / rate)}"
-            text = f"  {self.description} {percent}  {done}"
+            text = f"  {self.description} {percent}  {self._plain_done()}"
         else:
             text = f"  {self.description} {percent}  {int(self.completed)}/{int(self.total or 0)}"
             if self.message:

@@ -15,9 +15,10 @@ from typing import Any
 
 from utcp_http_stream.cli.arguments import client_config, document_kind, load_json
 from utcp_http_stream.cli.console import Console
-from utcp_http_stream.cli.failures import CallFailed, UsageError
+from utcp_http_stream.cli.failures import UsageError
+from utcp_http_stream.cli.manuals import parse_manual_file, register_template
 from utcp_http_stream.cli.sources import ManualName, check_source_url, manual_name, source_url
-from utcp_http_stream.cli.variables import is_set, required_variables, variables_of
+from utcp_http_stream.cli.variables import is_set, required_variables
 
 __all__ = ["describe_template", "run_discover"]
 
@@ -25,30 +26,9 @@ __all__ = ["describe_template", "run_discover"]
 async def run_discover(args: argparse.Namespace, console: Console) -> int:
     url = source_url(args.source)
     if url is not None:
-        check_source_url(url)
-        name = manual_name(args.name, url=url)
-        template_dict: dict[str, Any] = {"name": name.value, "call_template_type": "streamable_http", "url": url}
-        manual, errors = await _register(template_dict, name, args.env_file)
-        origin = url
+        name, manual, errors, origin = await _discover_url(args, url)
     else:
-        document = load_json(args.source)
-        kind = document_kind(document)
-        if kind in ("manual", "legacy_manual"):
-            name = manual_name(args.name, path=args.source)
-            manual, errors = _read_manual(args.source, document)
-            origin = args.source
-        elif kind in ("call_template", "legacy_provider"):
-            from utcp_http_stream.manual import upgrade_legacy_provider
-
-            template_dict = upgrade_legacy_provider(document) if kind == "legacy_provider" else dict(document)
-            name = manual_name(args.name, template_name=template_dict.get("name"), path=args.source)
-            template_dict["name"] = name.value
-            manual, errors = await _register(template_dict, name, args.env_file)
-            origin = str(template_dict.get("url") or args.source)
-        else:
-            raise UsageError(
-                f"{args.source}: discover needs a /utcp URL, a manual call template file or a UTCP manual file"
-            )
+        name, manual, errors, origin = await _discover_file(args)
     for error in errors:
         console.warning(f"skipped {error}")
     tools = manual.tools
@@ -62,34 +42,51 @@ async def run_discover(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+async def _discover_url(args: argparse.Namespace, url: str) -> tuple[ManualName, Any, list[str], str]:
+    """(manual name, manual, per-tool errors, origin) of a manual served at ``url``."""
+    check_source_url(url)
+    name = manual_name(args.name, url=url)
+    template_dict: dict[str, Any] = {"name": name.value, "call_template_type": "streamable_http", "url": url}
+    manual, errors = await _register(template_dict, name, args.env_file)
+    return name, manual, errors, url
+
+
+async def _discover_file(args: argparse.Namespace) -> tuple[ManualName, Any, list[str], str]:
+    """:func:`_discover_url` for a file: a UTCP manual, read as it is, or a
+    call template (v1 or legacy provider), registered through UtcpClient."""
+    document = load_json(args.source)
+    kind = document_kind(document)
+    if kind in ("manual", "legacy_manual"):
+        manual, errors = _read_manual(args.source, document)
+        return manual_name(args.name, path=args.source), manual, errors, args.source
+    if kind not in ("call_template", "legacy_provider"):
+        raise UsageError(
+            f"{args.source}: discover needs a /utcp URL, a manual call template file or a UTCP manual file"
+        )
+    from utcp_http_stream.manual import upgrade_legacy_provider
+
+    template_dict = upgrade_legacy_provider(document) if kind == "legacy_provider" else dict(document)
+    name = manual_name(args.name, template_name=template_dict.get("name"), path=args.source)
+    template_dict["name"] = name.value
+    manual, errors = await _register(template_dict, name, args.env_file)
+    return name, manual, errors, str(template_dict.get("url") or args.source)
+
+
 def _read_manual(path: str, document: Any) -> tuple[Any, list[str]]:
     """The manual and the per-tool errors of a UTCP manual file."""
-    from utcp_http_stream.manual import parse_manual
-
-    try:
-        parsed = parse_manual(document)
-    except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+    parsed = parse_manual_file(path, document)
     return parsed.manual, parsed.errors
 
 
-async def _register(
-    template_dict: dict[str, Any], name: ManualName, env_file: str | None
-) -> tuple[Any, list[str]]:
+async def _register(template_dict: dict[str, Any], name: ManualName, env_file: str | None) -> tuple[Any, list[str]]:
     """The manual and the per-tool errors of a manual registered through UtcpClient."""
-    from utcp.data.call_template import CallTemplateSerializer
     from utcp.utcp_client import UtcpClient
 
     client = await UtcpClient.create(config=client_config(env_file))
     try:
-        with variables_of(name):
-            template = CallTemplateSerializer().validate_dict(template_dict)
-            result = await client.register_manual(template)
+        result = await register_template(client, template_dict, name)
     finally:
         await client.close()
-    if not result.success:
-        reason = "; ".join(str(error) for error in result.errors) or "unknown reason"
-        raise CallFailed(f"could not register manual {name.value!r}: {reason}")
     return result.manual, [str(error) for error in result.errors]
 
 
@@ -106,23 +103,28 @@ def _manual_json(manual: Any) -> dict[str, Any]:
 
 
 def _print_tools(console: Console, tools: list[Any], name: ManualName, origin: str, env_file: str | None) -> None:
-    from utcp_http_stream.arguments import describe_inputs
-
     count = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}"
     console.line(f"manual {name.value!r} from {origin}: {count}", style="bold")
     if name.origin != "--name":
         console.line(f"{name.explain()[0].upper()}{name.explain()[1:]}.", style="dim")
     for tool in tools:
-        console.line("")
-        console.line(f"{name.value}.{tool.name}", style="bold cyan")
-        if tool.description:
-            console.line(f"  {tool.description}")
-        console.line(f"  inputs: {describe_inputs(tool.inputs.model_dump(by_alias=True, exclude_none=True))}")
-        console.line(f"  call:   {describe_template(tool.tool_call_template)}", style="dim")
-        variables = required_variables(tool.tool_call_template, name.value)
-        if variables:
-            shown = ", ".join(f"{var}{'' if is_set(var, env_file) else ' (not set)'}" for var in variables)
-            console.line(f"  needs:  {shown}")
+        _print_tool(console, tool, name, env_file)
+
+
+def _print_tool(console: Console, tool: Any, name: ManualName, env_file: str | None) -> None:
+    """A tool's full name, description, inputs, call and the variables it needs."""
+    from utcp_http_stream.arguments import describe_inputs
+
+    console.line("")
+    console.line(f"{name.value}.{tool.name}", style="bold cyan")
+    if tool.description:
+        console.line(f"  {tool.description}")
+    console.line(f"  inputs: {describe_inputs(tool.inputs.model_dump(by_alias=True, exclude_none=True))}")
+    console.line(f"  call:   {describe_template(tool.tool_call_template)}", style="dim")
+    variables = required_variables(tool.tool_call_template, name.value)
+    if variables:
+        shown = ", ".join(f"{var}{'' if is_set(var, env_file) else ' (not set)'}" for var in variables)
+        console.line(f"  needs:  {shown}")
 
 
 def describe_template(template: Any) -> str:

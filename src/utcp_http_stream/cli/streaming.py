@@ -100,10 +100,7 @@ class StreamRenderer:
             self.first_item_at = time.perf_counter()
         self.items += 1
         if self.json_lines:
-            if isinstance(item, bytes | bytearray | memoryview):
-                self.bytes += len(item)
-                item = {"base64": base64.b64encode(bytes(item)).decode("ascii")}
-            self._text(json.dumps(item, ensure_ascii=False) + "\n")
+            self._json_line(item)
         elif isinstance(item, bytes | bytearray | memoryview):
             self._binary(bytes(item))
         elif isinstance(item, str):
@@ -112,6 +109,13 @@ class StreamRenderer:
             self._text(json.dumps(item, ensure_ascii=False, indent=2) + "\n")
         else:
             self._text(json.dumps(item, ensure_ascii=False) + "\n")
+
+    def _json_line(self, item: Any) -> None:
+        """``--json``: the item as one JSON line, bytes as ``{"base64": ...}``."""
+        if isinstance(item, bytes | bytearray | memoryview):
+            self.bytes += len(item)
+            item = {"base64": base64.b64encode(bytes(item)).decode("ascii")}
+        self._text(json.dumps(item, ensure_ascii=False) + "\n")
 
     def _text(self, text: str) -> None:
         if not text:

@@ -62,9 +62,14 @@ def upgrade_document(document: Any) -> tuple[Any, bool]:
         return [_template_first(upgrade_legacy_provider(item)) for item in document], True
     if kind not in ("manual", "legacy_manual"):
         return document, False
+    return _upgrade_manual(document, legacy=kind == "legacy_manual")
 
+
+def _upgrade_manual(document: dict[str, Any], *, legacy: bool) -> tuple[dict[str, Any], bool]:
+    """:func:`upgrade_document` of a manual: v1 version fields first, then
+    the other keys, then the tools with their providers upgraded."""
     tools, tools_changed = _upgrade_tools(document.get("tools") or [])
-    if not (tools_changed or kind == "legacy_manual"):
+    if not (tools_changed or legacy):
         return document, False
     upgraded: dict[str, Any] = {
         "manual_version": str(document.get("manual_version") or document.get("version") or "1.0.0"),
@@ -149,10 +154,13 @@ def _check_manual(document: dict[str, Any], report: Report) -> None:
         kind = _check_tool(tool, index, seen, report)
         if kind is not None:
             types[kind] = types.get(kind, 0) + 1
-    by_type = ", ".join(f"{count} {kind}" for kind, count in sorted(types.items()))
-    report.summary = f"UTCP manual, {len(tools)} tool{'s' if len(tools) != 1 else ''}" + (
-        f" ({by_type})" if by_type else ""
-    )
+    report.summary = _manual_summary(len(tools), types)
+
+
+def _manual_summary(count: int, types: dict[str, int]) -> str:
+    """``UTCP manual, 3 tools (1 http, 2 streamable_http)``."""
+    by_type = ", ".join(f"{number} {kind}" for kind, number in sorted(types.items()))
+    return f"UTCP manual, {count} tool{'s' if count != 1 else ''}" + (f" ({by_type})" if by_type else "")
 
 
 def _check_tool(tool: Any, index: int, seen: dict[str, int], report: Report) -> str | None:
@@ -318,8 +326,6 @@ def _validation_error_in(exc: BaseException) -> Any:
 
 def _check_placeholders(value: Any, path: str, report: Report) -> None:
     """A ``${...}`` utcp can never fill (``${API-KEY}``): say what to rename it to."""
-    from utcp_http_stream.placeholders import is_usable_name, iter_placeholders, usable_name
-
     if isinstance(value, dict):
         for key, item in value.items():
             _check_placeholders(item, _join(path, str(key)), report)
@@ -327,12 +333,18 @@ def _check_placeholders(value: Any, path: str, report: Report) -> None:
         for index, item in enumerate(value):
             _check_placeholders(item, f"{path}[{index}]", report)
     elif isinstance(value, str):
-        for name in iter_placeholders(value):
-            if not is_usable_name(name):
-                report.errors.append(
-                    f"{path or '(template)'}: placeholder ${{{name}}} can never be filled (utcp substitutes only "
-                    f"names made of letters, digits and _); rename it to ${{{usable_name(name)}}}"
-                )
+        _check_placeholder_names(value, path, report)
+
+
+def _check_placeholder_names(text: str, path: str, report: Report) -> None:
+    from utcp_http_stream.placeholders import is_usable_name, iter_placeholders, usable_name
+
+    for name in iter_placeholders(text):
+        if not is_usable_name(name):
+            report.errors.append(
+                f"{path or '(template)'}: placeholder ${{{name}}} can never be filled (utcp substitutes only "
+                f"names made of letters, digits and _); rename it to ${{{usable_name(name)}}}"
+            )
 
 
 def _check_literal_secrets(template: dict[str, Any], path: str, report: Report) -> None:
@@ -416,21 +428,26 @@ def _validate_file(path: Path, args: argparse.Namespace, console: Console) -> in
         note = "; already v1, nothing to write" if args.write else ""
         console.line(f"OK {path}: {report.summary}{note}", style="green")
         return EXIT_OK
+    _output_upgrade(path, upgraded, report.summary, console, write=args.write)
+    return EXIT_OK
 
+
+def _output_upgrade(path: Path, upgraded: Any, summary: str, console: Console, *, write: bool) -> None:
+    """The upgraded document: saved over ``path`` (the original kept as
+    ``.bak``) with ``--write``, else printed."""
     text = json.dumps(upgraded, indent=2, ensure_ascii=False) + "\n"
-    if args.write:
+    if write:
         backup = path.with_name(path.name + ".bak")
         shutil.copy2(path, backup)
         _write_atomically(path, text)
-        console.line(f"OK {path}: upgraded legacy v0.1 to v1 ({report.summary}); backup in {backup}", style="green")
+        console.line(f"OK {path}: upgraded legacy v0.1 to v1 ({summary}); backup in {backup}", style="green")
     else:
         console.write(text)
         console.status(
-            f"OK {path}: legacy v0.1 document, upgraded to v1 above ({report.summary}); "
+            f"OK {path}: legacy v0.1 document, upgraded to v1 above ({summary}); "
             "pass --write to save it (the original is kept as .bak)",
             style="green",
         )
-    return EXIT_OK
 
 
 def _write_atomically(path: Path, text: str) -> None:

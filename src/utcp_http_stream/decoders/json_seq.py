@@ -113,12 +113,7 @@ class JsonSeqDecoder(ItemDecoder):
             return rs
         records = data[rs + 1 : last]
         segments = records.split(_RS)
-        if (
-            records.count(_LF) != len(segments)
-            or (self._stop is not None and self._stop in records)
-            or not all(segment.endswith(_LF) for segment in segments)
-            or max(map(len, segments)) > self._limit + 1
-        ):
+        if not self._batchable(records, segments):
             return rs
         values = jsonlib.loads_many_utf8([segment[:-1] for segment in segments])
         if values is None:  # a blank, malformed or stdlib-only record
@@ -126,6 +121,16 @@ class JsonSeqDecoder(ItemDecoder):
         self._record += len(segments)
         out.extend(values if self._pointer is None else self._select(self._pointer, values))
         return last
+
+    def _batchable(self, records: bytes, segments: list[bytes]) -> bool:
+        """Each segment one compact JSON text and its LF, within the limit,
+        and no stop marker among them: C-level scans only."""
+        return (
+            records.count(_LF) == len(segments)
+            and (self._stop is None or self._stop not in records)
+            and all(segment.endswith(_LF) for segment in segments)
+            and max(map(len, segments)) <= self._limit + 1
+        )
 
     def close(self) -> list[Any]:
         if self._error is not None:

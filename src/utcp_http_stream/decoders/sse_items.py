@@ -30,7 +30,7 @@ class SseDecoder(ItemDecoder):
     event is simply its string.
     """
 
-    __slots__ = ("_events", "_mode", "_parser", "_pointer", "_stop", "_stop_text", "_types")
+    __slots__ = ("_events", "_filtering", "_mode", "_parser", "_pointer", "_stop", "_stop_text", "_types")
 
     def __init__(
         self,
@@ -49,11 +49,8 @@ class SseDecoder(ItemDecoder):
         self._events = events
         self._pointer = None if events else select
         self._types = None if event_types is None else frozenset(event_types)
-        stop = stop_marker or None
-        # Data is compared as raw bytes; a marker holding U+FFFD could equal
-        # replaced invalid bytes, so only then compare decoded text.
-        self._stop_text = stop if stop is not None and "\ufffd" in stop else None
-        self._stop = stop.encode("utf-8") if stop is not None and self._stop_text is None else None
+        self._stop, self._stop_text = _stop_forms(stop_marker or None)
+        self._filtering = event_types is not None or bool(stop_marker)  # filter by type, or stop at a marker
 
     @property
     def last_event_id(self) -> str | None:
@@ -82,7 +79,7 @@ class SseDecoder(ItemDecoder):
         return self._parser.close()  # the incomplete last event is discarded
 
     def _emit(self, raw: list[RawEvent]) -> list[Any]:
-        if self._types is not None or self._stop is not None or self._stop_text is not None:
+        if self._filtering:
             raw = self._filtered(raw)
         if self._events:
             return [
@@ -131,3 +128,14 @@ class SseDecoder(ItemDecoder):
                 break
             self._keep(out, pointer, value)
         return out
+
+
+def _stop_forms(stop: str | None) -> tuple[bytes | None, str | None]:
+    """(bytes, text) to compare event data with: data is compared as raw
+    bytes, but a marker holding U+FFFD could equal replaced invalid bytes,
+    so only then is decoded text compared."""
+    if stop is None:
+        return None, None
+    if "\ufffd" in stop:
+        return None, stop
+    return stop.encode("utf-8"), None

@@ -147,6 +147,15 @@ class TextDecoder(ItemDecoder):
         if self.finished:
             return []
         base = self._lines.lines_done
+        lines = self._last_lines()
+        out = self._emit(lines, base) if lines else []
+        if self._lines.error is not None and not self.finished and self._error is None:
+            self._error = self._lines.error
+        return self._deliver(out)
+
+    def _last_lines(self) -> list[Any]:
+        """At the end of the body: what the decoder still held, and the
+        unterminated last line."""
         lines = []
         if self._incremental is not None:
             lines = self._lines.feed(self._decode(b"", True))
@@ -154,10 +163,7 @@ class TextDecoder(ItemDecoder):
             last = self._lines.close()
             if last is not None:
                 lines.append(last)
-        out = self._emit(lines, base) if lines else []
-        if self._lines.error is not None and not self.finished and self._error is None:
-            self._error = self._lines.error
-        return self._deliver(out)
+        return lines
 
     def _decode(self, data: bytes, final: bool) -> str:
         try:
@@ -172,18 +178,9 @@ class TextDecoder(ItemDecoder):
             raise self._error from None
 
     def _emit(self, lines: list[Any], base: int) -> list[str]:
-        if self._incremental is None:
-            try:
-                # One decode and one split for the whole batch.
-                texts = b"\n".join(lines).decode(self._charset).split("\n")
-            except UnicodeDecodeError:
-                return self._emit_one_by_one(lines, base)
-            if len(texts) != len(lines):  # pragma: no cover - a charset mapping other bytes to LF
-                return self._emit_one_by_one(lines, base)
-        else:
-            if any(_MARK in line for line in lines):
-                return self._emit_one_by_one(lines, base)
-            texts = lines
+        texts = self._batch_texts(lines)
+        if texts is None:
+            return self._emit_one_by_one(lines, base)
         if base == 0 and texts[0].startswith("\ufeff"):
             texts[0] = texts[0][1:]
         stop = self._stop
@@ -192,19 +189,24 @@ class TextDecoder(ItemDecoder):
             return texts[: texts.index(stop)]
         return texts
 
+    def _batch_texts(self, lines: list[Any]) -> list[str] | None:
+        """The lines as text, decoded in one go (one decode and one split);
+        None when one of them is malformed and each must be judged."""
+        if self._incremental is not None:
+            return None if any(_MARK in line for line in lines) else lines
+        try:
+            texts = b"\n".join(lines).decode(self._charset).split("\n")
+        except UnicodeDecodeError:
+            return None
+        if len(texts) != len(lines):  # pragma: no cover - a charset mapping other bytes to LF
+            return None
+        return texts
+
     def _emit_one_by_one(self, lines: list[Any], base: int) -> list[str]:
         """The slow path, for a batch with undecodable bytes: judge each line."""
         out: list[str] = []
         for index, line in enumerate(lines):
-            if self._incremental is None:
-                try:
-                    text = line.decode(self._charset)
-                except UnicodeDecodeError as exc:
-                    text = self._malformed_line(base + index + 1, line.decode(self._charset, "replace"), exc)
-            elif _MARK in line:
-                text = self._malformed_line(base + index + 1, line.replace(_MARK, "\ufffd"), None)
-            else:
-                text = line
+            text = self._line_text(base + index + 1, line)
             if text is None:
                 if self._error is not None:
                     break
@@ -216,6 +218,17 @@ class TextDecoder(ItemDecoder):
                 break
             out.append(text)
         return out
+
+    def _line_text(self, number: int, line: Any) -> str | None:
+        """Line ``number`` as text, or what :meth:`_malformed_line` makes of it."""
+        if self._incremental is None:
+            try:
+                return line.decode(self._charset)
+            except UnicodeDecodeError as exc:
+                return self._malformed_line(number, line.decode(self._charset, "replace"), exc)
+        if _MARK in line:
+            return self._malformed_line(number, line.replace(_MARK, "\ufffd"), None)
+        return line
 
     def _malformed_line(self, number: int, replaced: str, exc: UnicodeDecodeError | None) -> str | None:
         """``replaced`` (raw), ``None`` (skip), or ``None`` with the error recorded."""

@@ -374,16 +374,24 @@ async def _prompt_of(request: web.Request) -> str:
             body = json.loads(text)
         except json.JSONDecodeError:
             raise _bad_request("the body is not valid JSON") from None
-        if isinstance(body, dict):
-            if isinstance(body.get("prompt"), str):
-                return body["prompt"]
-            messages = body.get("messages")
-            if isinstance(messages, list):
-                for message in reversed(messages):
-                    if isinstance(message, dict) and isinstance(message.get("content"), str):
-                        return message["content"]
-        raise _bad_request('send the prompt as text, or JSON {"prompt": ...} or {"messages": [...]}')
+        prompt = _json_prompt(body)
+        if prompt is None:
+            raise _bad_request('send the prompt as text, or JSON {"prompt": ...} or {"messages": [...]}')
+        return prompt
     return text
+
+
+def _json_prompt(body: Any) -> str | None:
+    """``prompt``, else the content of the last message that has text."""
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("prompt"), str):
+        return body["prompt"]
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return None
+    contents = [m["content"] for m in messages if isinstance(m, dict) and isinstance(m.get("content"), str)]
+    return contents[-1] if contents else None
 
 
 async def _job_progress(request: web.Request) -> web.StreamResponse:
