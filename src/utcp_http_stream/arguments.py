@@ -39,23 +39,25 @@ _MESSAGE_LIMIT = 1000
 _VALUE_EXCERPT = 40
 
 
+# Checked in order: bool before int (a bool is an int to isinstance).
+_PYTHON_TO_JSON: tuple[tuple[Any, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (Mapping, "object"),
+    (list | tuple, "array"),
+)
+
+
 def json_type_of(value: Any) -> str:
     """The JSON type name of a Python value (``bool`` is ``boolean``, never
     ``integer``); a value JSON cannot hold gets its Python type name."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list | tuple):
-        return "array"
+    for python_type, name in _PYTHON_TO_JSON:
+        if isinstance(value, python_type):
+            return name
     return type(value).__name__
 
 
