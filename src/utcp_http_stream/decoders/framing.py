@@ -8,6 +8,8 @@ teach the plugin a new media type.
 
 from __future__ import annotations
 
+import functools
+
 __all__ = [
     "ACCEPT_HEADERS",
     "FRAMINGS",
@@ -51,6 +53,7 @@ def _media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
+@functools.lru_cache(maxsize=256)  # a server sends the same few Content-Types again and again
 def framing_for_content_type(content_type: str | None) -> str:
     """The framing for a response Content-Type (case-insensitive, parameters
     ignored): a listed media type, then any ``*/*+json`` as ``json``, then any
@@ -69,6 +72,7 @@ def framing_for_content_type(content_type: str | None) -> str:
     return "bytes"
 
 
+@functools.lru_cache(maxsize=256)
 def charset_of(content_type: str | None) -> str | None:
     """The ``charset`` parameter of a Content-Type, lower-cased and unquoted,
     or ``None`` when absent or empty."""

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-import aiohttp
 from pydantic import ValidationError
 from utcp.data.auth_implementations import OAuth2Auth
 from yarl import URL
@@ -284,24 +283,20 @@ class StreamClient:
                 errors.phase = "connect"
                 with connecting(request.url, trust_env=call.settings.trust_env) as attempt:
                     try:
-                        raw = await self._request(pool, request, call.header_wait())
+                        async with asyncio.timeout(call.header_wait()):
+                            raw = await pool.session.request(
+                                request.method,
+                                URL(request.url, encoded=True),
+                                headers=request.headers,
+                                data=request.body,
+                                allow_redirects=False,
+                            )
                     finally:
                         errors.reused = not attempt.fresh
             except BaseException:
                 release()
                 raise
         return Exchange(raw, request, release, call.settings.keepalive_expiry)
-
-    @staticmethod
-    async def _request(pool: LoopPool, request: PreparedRequest, wait_s: float) -> aiohttp.ClientResponse:
-        async with asyncio.timeout(wait_s):
-            return await pool.session.request(
-                request.method,
-                URL(request.url, encoded=True),
-                headers=request.headers,
-                data=request.body,
-                allow_redirects=False,
-            )
 
     # -- OAuth2 ----------------------------------------------------------------
 
