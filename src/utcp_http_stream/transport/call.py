@@ -99,19 +99,17 @@ class Call:
 class Exchange:
     """One request and its response, holding a pooled connection slot."""
 
-    __slots__ = ("_release_slot", "raw", "request", "reusable")
+    __slots__ = ("_release_slot", "raw", "request")
 
     def __init__(
         self,
         raw: aiohttp.ClientResponse,
         request: PreparedRequest,
         release_slot: Callable[[], None],
-        keepalive_expiry_ms: int,
     ) -> None:
         self.raw = raw
         self.request = request
         self._release_slot = release_slot
-        self.reusable = keepalive_allows(raw.headers.get("Keep-Alive"), keepalive_expiry_ms)
 
     @property
     def status(self) -> int:
@@ -137,7 +135,9 @@ class Exchange:
     def release(self) -> None:
         """Return the connection to the pool if its body was read to the end
         and the server's keep-alive allows it; else drop it."""
-        if self.reusable and self.raw.content.is_eof():
+        # A server's shorter Keep-Alive was already honoured when the headers
+        # arrived (connection.response_class): its connection is not pooled.
+        if self.raw.content.is_eof():
             self.raw.release()
         else:
             self.raw.close()

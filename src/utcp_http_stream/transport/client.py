@@ -296,7 +296,7 @@ class StreamClient:
             except BaseException:
                 release()
                 raise
-        return Exchange(raw, request, release, call.settings.keepalive_expiry)
+        return Exchange(raw, request, release)
 
     # -- OAuth2 ----------------------------------------------------------------
 

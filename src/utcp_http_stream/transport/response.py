@@ -217,8 +217,11 @@ class StreamResponse:
             errors = source.call.errors
             while True:
                 chunk = await source.next()
-                with errors:  # decode errors: scrubbed and bounded there
+                try:
                     items = state.feed(chunk) if chunk else state.close()
+                except Exception:
+                    with errors:  # decode errors: scrubbed and bounded there
+                        raise
                 if items:
                     yield items
                 if not chunk or state.finished:
