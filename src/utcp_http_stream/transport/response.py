@@ -148,36 +148,62 @@ class StreamResponse:
     async def aggregate(self) -> Any:
         """Read the whole stream and return what ``call_tool`` returns, at
         most ``max_result_bytes`` of it (after the client's ceiling)."""
-        call = self._source.call
-        budget = ResultBudget(call.max_result_bytes)
-        raw_bytes = self.framing == "bytes" and self.template.aggregate == "auto"
-        batches = self._batches("raw" if raw_bytes else "items")
-        try:
-            with call.errors:
-                if raw_bytes:
-                    # No per-chunk slicing, and one copy of the body: each piece is
-                    # written once into the buffer whose bytes are returned.
-                    buffer = io.BytesIO()
-                    async for batch in batches:
-                        for chunk in batch:
-                            budget.add(len(chunk))
-                            buffer.write(chunk)
-                    return buffer.getvalue()
-                # The items' encoded size is at most about the body's size: it is
-                # measured only once the body outgrew the budget.
-                items: list[Any] = []
-                state = self._state
-                measured = False
-                async for batch in batches:
-                    if not measured and state.body_bytes > budget.limit:
-                        measured = True
-                        budget.add_items(items)
-                    if measured:
-                        budget.add_items(batch)
-                    items += batch
-        finally:
-            await batches.aclose()
+        budget = ResultBudget(self._source.call.max_result_bytes)
+        if self.framing == "bytes" and self.template.aggregate == "auto":
+            # No per-chunk slicing, and one copy of the body: each piece is
+            # written once into the buffer whose bytes are returned.
+            buffer = io.BytesIO()
+
+            def keep_bytes(batch: list[Any]) -> None:
+                for chunk in batch:
+                    budget.add(len(chunk))
+                    buffer.write(chunk)
+
+            await self._drain("raw", keep_bytes)
+            return buffer.getvalue()
+        # The items' encoded size is at most about the body's size: it is
+        # measured only once the body outgrew the budget.
+        items: list[Any] = []
+        state = self._state
+        measured = False
+
+        def keep(batch: list[Any]) -> None:
+            nonlocal measured
+            if not measured and state.body_bytes > budget.limit:
+                measured = True
+                budget.add_items(items)
+            if measured:
+                budget.add_items(batch)
+            items.extend(batch)
+
+        await self._drain("items", keep)
         return aggregate(self.framing, items, self.template.aggregate)
+
+    async def _drain(self, mode: str, keep: Callable[[list[Any]], None]) -> None:
+        """Read the whole body, handing each non-empty batch to ``keep``:
+        :meth:`_batches` without an async generator, for ``call_tool``'s
+        path (one generator and the loop's bookkeeping of it fewer per call)."""
+        self._claim()
+        state = self._state
+        source = self._source
+        errors = source.call.errors
+        try:
+            state.start(mode)
+            if not state.has_body:
+                return  # no body by definition: nothing to decode
+            while True:
+                chunk = await source.next()
+                try:
+                    items = state.feed(chunk) if chunk else state.close()
+                    if items:
+                        keep(items)
+                except Exception:
+                    with errors:  # decode and budget errors: scrubbed and bounded there
+                        raise
+                if not chunk or state.finished:
+                    return
+        finally:
+            await self.aclose()
 
     async def read(self, limit: int) -> bytes:
         """The whole body as bytes, refused past ``limit`` bytes."""
