@@ -17,11 +17,11 @@ from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline, retry_after_seconds
 from utcp_http_stream.security import printable_excerpt, redact_text
 from utcp_http_stream.settings import ClientSettings
+from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate
 from utcp_http_stream.transport.error_map import ErrorMap, finish
 
 if TYPE_CHECKING:
-    from utcp_http_stream.stream_state import StreamState
     from utcp_http_stream.transport.sessions import LoopPool
 
 __all__ = ["Call", "Exchange", "keepalive_allows", "status_error"]
@@ -72,7 +72,8 @@ class Call:
             idle_from_timeout=template.idle_timeout is None,
             client_cert=settings.client_cert is not None,
         )
-        self.state: StreamState = None  # type: ignore[assignment]  # set by the client before any use
+        #: The call's decisions (framing, decoding, resume, reconnect).
+        self.state = StreamState(template, prepared.method, max_item_bytes=self.max_item_bytes)
 
     def within_deadline(self, seconds: float) -> float:
         remaining = self.deadline.remaining()

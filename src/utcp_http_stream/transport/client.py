@@ -27,7 +27,6 @@ from utcp_http_stream.errors import HttpStatusError, HttpStreamError, StreamDeco
 from utcp_http_stream.request import PreparedRequest, build_request, redirect_request
 from utcp_http_stream.security import redact_url
 from utcp_http_stream.settings import ClientSettings
-from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 from utcp_http_stream.transport.call import Call, Exchange, status_error
 from utcp_http_stream.transport.connection import make_session
@@ -185,8 +184,7 @@ class StreamClient:
         :meth:`stream`'s block does; the caller must ``aclose()`` it)."""
         pool = await self._pools.enter()
         call = Call(template, prepared, self.settings, pool)
-        state = StreamState(template, prepared.method, max_item_bytes=call.max_item_bytes)
-        call.state = state
+        state = call.state
         exchange: Exchange | None = None
         try:
             exchange = await self._connect(call)
@@ -197,7 +195,7 @@ class StreamClient:
                 exchange.close()
             await self._finish(call, None)
             raise
-        source = BodySource(call, exchange, self._reconnect)
+        source = BodySource(call, exchange, self._connect)
         return StreamResponse(state, source, template, on_close=lambda ex: self._finish(call, ex))
 
     async def _finish(self, call: Call, exchange: Exchange | None) -> None:
@@ -205,13 +203,10 @@ class StreamClient:
             exchange.release()
         await self._pools.leave(call.pool)
 
-    async def _reconnect(self, call: Call) -> Exchange:
-        """A new exchange after a cut (the source already decided it may)."""
-        return await self._connect(call)
-
     async def _connect(self, call: Call) -> Exchange:
         """Send until a 2xx arrives, retrying what the reconnect policy allows
-        before the first byte of a body."""
+        before the first byte of a body (also what a source calls after a
+        cut it decided to resume)."""
         state = call.state
         while True:
             try:

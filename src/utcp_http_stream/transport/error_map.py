@@ -94,10 +94,6 @@ class ErrorMap:
             self._url = self._request.safe_url if self._request is not None else ""
         return self._url
 
-    @url.setter
-    def url(self, value: str) -> None:
-        self._url = value
-
     def follow(self, request: PreparedRequest) -> None:
         """The call now sends ``request`` (a redirect hop, a bearer added)."""
         if request is not self._request:

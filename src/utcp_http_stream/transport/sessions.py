@@ -111,7 +111,7 @@ async def _take(semaphore: asyncio.Semaphore, wait_s: Callable[[], float]) -> No
 class SessionPool:
     """The sessions of one client, one per event loop that uses it."""
 
-    __slots__ = ("_home", "_homeless", "_make", "_others", "limit", "per_host")
+    __slots__ = ("_home", "_home_chosen", "_make", "_others", "limit", "per_host")
 
     def __init__(self, make: Callable[[], aiohttp.ClientSession], limit: int, per_host: int) -> None:
         self._make = make
@@ -120,7 +120,7 @@ class SessionPool:
         self._home: LoopPool | None = None
         self._others: dict[asyncio.AbstractEventLoop, LoopPool] = {}
         #: A home loop was chosen once (it may have ended since).
-        self._homeless = False
+        self._home_chosen = False
 
     @property
     def open(self) -> bool:
@@ -143,13 +143,13 @@ class SessionPool:
                 await _close_dead(home)
             pool = self._others.get(loop)
             if pool is None:
-                make_home = not self._homeless and self._home is None
+                make_home = not self._home_chosen and self._home is None
                 pool = LoopPool(loop, self._make(), self.limit, self.per_host, home=make_home)
                 if make_home:
                     self._home = pool
                 else:
                     self._others[loop] = pool
-                self._homeless = True
+                self._home_chosen = True
                 await pool.close_with_loop()
         pool.calls += 1
         return pool
@@ -169,7 +169,7 @@ class SessionPool:
         pools = [p for p in (self._home, *self._others.values()) if p is not None]
         self._home = None
         self._others.clear()
-        self._homeless = False
+        self._home_chosen = False
         current = asyncio.get_running_loop()
         for pool in pools:
             if pool.loop is current:
