@@ -140,7 +140,7 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
     ) -> Any:
         """The aggregated result: bytes, the JSON document, the text, or the
         list of items (ARCHITECTURE section 3)."""
-        raw = await self._prepare(caller, tool_name, tool_args)
+        raw = None if caller is None else await self._prepare(caller, tool_name, tool_args)
         return await self.client.call(
             tool_call_template, tool_args, variable_namespace=_namespace(tool_name), raw_template=raw
         )

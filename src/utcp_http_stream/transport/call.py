@@ -4,7 +4,6 @@ exchange (an aiohttp response, the request that got it, its pool slot)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -23,6 +22,7 @@ from utcp_http_stream.transport.error_map import ErrorMap, finish
 
 if TYPE_CHECKING:
     from utcp_http_stream.transport.sessions import LoopPool
+    from utcp_http_stream.transport.slots import Held, Slots
 
 __all__ = ["Call", "Exchange", "keepalive_allows", "status_error"]
 
@@ -100,17 +100,12 @@ class Call:
 class Exchange:
     """One request and its response, holding a pooled connection slot."""
 
-    __slots__ = ("_release_slot", "raw", "request")
+    __slots__ = ("_held", "raw", "request")
 
-    def __init__(
-        self,
-        raw: aiohttp.ClientResponse,
-        request: PreparedRequest,
-        release_slot: Callable[[], None],
-    ) -> None:
+    def __init__(self, raw: aiohttp.ClientResponse, request: PreparedRequest, held: Slots | Held) -> None:
         self.raw = raw
         self.request = request
-        self._release_slot = release_slot
+        self._held: Slots | Held | None = held
 
     @property
     def status(self) -> int:
@@ -131,7 +126,7 @@ class Exchange:
     def close(self) -> None:
         """Drop the connection (it is not returned to the pool half-read)."""
         self.raw.close()
-        self._release_slot()
+        self._give_slot()
 
     def release(self) -> None:
         """Return the connection to the pool if its body was read to the end
@@ -142,7 +137,12 @@ class Exchange:
             self.raw.release()
         else:
             self.raw.close()
-        self._release_slot()
+        self._give_slot()
+
+    def _give_slot(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.give()
 
 
 def keepalive_allows(header: str | None, expiry_ms: int) -> bool:

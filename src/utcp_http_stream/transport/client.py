@@ -148,10 +148,15 @@ class StreamClient:
         raw_template: Any = None,
     ) -> Any:
         """The aggregated result of a call (what ``call_tool`` returns)."""
-        async with self.stream(
-            template, args, variable_namespace=variable_namespace, raw_template=raw_template
-        ) as response:
+        context = self.stream(template, args, variable_namespace=variable_namespace, raw_template=raw_template)
+        # What ``async with context`` does, one coroutine frame fewer; the
+        # aggregation releases the connection itself.
+        response = await self.open_stream(context.template, context.prepared)
+        try:
             return await response.aggregate()
+        except BaseException:
+            await response.aclose()
+            raise
 
     async def fetch_document(
         self, template: StreamableHttpCallTemplate, *, limit: int
@@ -182,7 +187,8 @@ class StreamClient:
     async def open_stream(self, template: StreamableHttpCallTemplate, prepared: PreparedRequest) -> StreamResponse:
         """Send ``prepared`` and return the open response (what entering
         :meth:`stream`'s block does; the caller must ``aclose()`` it)."""
-        pool = await self._pools.enter()
+        pools = self._pools
+        pool = pools.enter_home() or await pools.enter()
         call = Call(template, prepared, self.settings, pool)
         state = call.state
         exchange: Exchange | None = None
@@ -201,16 +207,22 @@ class StreamClient:
     async def _finish(self, call: Call, exchange: Exchange | None) -> None:
         if exchange is not None:
             exchange.release()
-        await self._pools.leave(call.pool)
+        pools = self._pools
+        if not pools.leave_now(call.pool):
+            await pools.close_idle(call.pool)
 
     async def _connect(self, call: Call) -> Exchange:
         """Send until a 2xx arrives, retrying what the reconnect policy allows
         before the first byte of a body (also what a source calls after a
         cut it decided to resume)."""
         state = call.state
+        # The auth layer only when there is a token to manage: a layer is a
+        # coroutine frame, entered and resumed on every call.
+        send = self._send_handling_auth if isinstance(call.template.auth, OAuth2Auth) else self._send_handling_redirects
         while True:
             try:
-                exchange = await self._send_handling_auth(call, call.prepared.with_headers(state.resume_headers()))
+                resume = state.resume_headers()
+                exchange = await send(call, call.prepared.with_headers(resume) if resume else call.prepared)
                 if 200 <= exchange.status < 300:
                     return exchange
                 raise await status_error(call, exchange)
@@ -223,9 +235,9 @@ class StreamClient:
                 await asyncio.sleep(delay)
 
     async def _send_handling_auth(self, call: Call, request: PreparedRequest) -> Exchange:
+        """The OAuth2 bearer, and one refresh when the endpoint answers 401."""
         auth = call.template.auth
-        if not isinstance(auth, OAuth2Auth):
-            return await self._send_handling_redirects(call, request)
+        assert isinstance(auth, OAuth2Auth)
         token = await self._token(auth, call)
         exchange = await self._send_handling_redirects(call, _with_bearer(request, token))
         if exchange.status != 401:
@@ -240,7 +252,10 @@ class StreamClient:
 
     async def _send_handling_redirects(self, call: Call, request: PreparedRequest) -> Exchange:
         for _hop in range(self.max_redirects + 1):
-            exchange = await self._send_single(call, request)
+            if request.method in _RESENT_BY_AIOHTTP or not request.has_header("Idempotency-Key"):
+                exchange = await self._exchange(call, request)  # never resent by the plugin
+            else:
+                exchange = await self._send_single(call, request)
             location = exchange.headers.get("Location")
             if exchange.status not in _REDIRECTS or not location:
                 return exchange
@@ -253,35 +268,35 @@ class StreamClient:
             )
 
     async def _send_single(self, call: Call, request: PreparedRequest) -> Exchange:
-        """One request; resent once on a fresh connection when a reused idle
-        connection failed before any answer and the request may be repeated
-        (an ``Idempotency-Key``; idempotent methods aiohttp resends itself)."""
-        may_resend = request.method not in _RESENT_BY_AIOHTTP and request.has_header("Idempotency-Key")
-        while True:
-            try:
-                return await self._exchange(call, request)
-            except HttpStreamError:
-                if not (may_resend and call.errors.reused):
-                    raise
-                may_resend = False
-                logger.info("%s: a reused connection failed before the answer; resending once (Idempotency-Key)",
-                            call.errors.url)
+        """A request with an ``Idempotency-Key``, resent once on a fresh
+        connection when a reused idle connection failed before any answer
+        (idempotent methods are resent by aiohttp itself, never here)."""
+        try:
+            return await self._exchange(call, request)
+        except HttpStreamError:
+            if not call.errors.reused:
+                raise
+        logger.info("%s: a reused connection failed before the answer; resending once (Idempotency-Key)",
+                    call.errors.url)
+        return await self._exchange(call, request)
 
     async def _exchange(self, call: Call, request: PreparedRequest) -> Exchange:
         errors = call.errors
         errors.follow(request)
         pool: LoopPool = call.pool
         with errors:
-            errors.phase = "pool"
-            release = await pool.acquire(request.url, call.pool_wait)
+            held = pool.acquire_now()
+            if held is None:
+                errors.phase = "pool"
+                held = await pool.acquire(request.url, call.pool_wait)
             try:
                 errors.phase = "connect"
                 with connecting(request.url, trust_env=call.settings.trust_env) as attempt:
                     try:
-                        async with asyncio.timeout(call.header_wait()):
+                        with pool.timer.wait(call.header_wait()):
                             raw = await pool.session.request(
                                 request.method,
-                                URL(request.url, encoded=True),
+                                _url(request.url),
                                 headers=request.headers,
                                 data=request.body,
                                 allow_redirects=False,
@@ -289,9 +304,9 @@ class StreamClient:
                     finally:
                         errors.reused = not attempt.fresh
             except BaseException:
-                release()
+                held.give()
                 raise
-        return Exchange(raw, request, release)
+        return Exchange(raw, request, held)
 
     # -- OAuth2 ----------------------------------------------------------------
 
@@ -330,6 +345,21 @@ class StreamClient:
         return exchange.status, body
 
 
+_URLS: dict[str, URL] = {}
+_URLS_MAX = 1024
+
+
+def _url(url: str) -> URL:
+    """``URL(url, encoded=True)`` from a bounded cache (a yarl parse per
+    request otherwise; the string is already encoded by build_request)."""
+    parsed = _URLS.get(url)
+    if parsed is None:
+        if len(_URLS) >= _URLS_MAX:
+            _URLS.clear()
+        parsed = _URLS[url] = URL(url, encoded=True)
+    return parsed
+
+
 def _with_bearer(request: PreparedRequest, token: CachedToken) -> PreparedRequest:
     bearer = request.with_header("Authorization", token.header())
     bearer.secrets = (*request.secrets, token.access_token)
@@ -339,16 +369,16 @@ def _with_bearer(request: PreparedRequest, token: CachedToken) -> PreparedReques
 class _StreamContext:
     """``async with client.stream(...) as response`` — opens on enter, closes on exit."""
 
-    __slots__ = ("_client", "_prepared", "_response", "_template")
+    __slots__ = ("_client", "_response", "prepared", "template")
 
     def __init__(self, client: StreamClient, template: StreamableHttpCallTemplate, prepared: PreparedRequest):
         self._client = client
-        self._template = template
-        self._prepared = prepared
+        self.template = template
+        self.prepared = prepared
         self._response: StreamResponse | None = None
 
     async def __aenter__(self) -> StreamResponse:
-        self._response = await self._client.open_stream(self._template, self._prepared)
+        self._response = await self._client.open_stream(self.template, self.prepared)
         return self._response
 
     async def __aexit__(

@@ -37,7 +37,7 @@ class Attempt:
 
     __slots__ = ("_host", "fresh", "refusal", "trust_env", "url")
 
-    def __init__(self, url: str, trust_env: bool = False) -> None:
+    def __init__(self, url: str, *, trust_env: bool = False) -> None:
         self.url = url
         self.trust_env = trust_env
         self.fresh = False
@@ -107,25 +107,23 @@ def _via_proxy(url: str, trust_env: bool) -> bool:
     return bool(proxy) and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
-class connecting:
+class connecting(Attempt):
     """``with connecting(url) as attempt:`` judges the connections made
     inside the block as made for ``url``'s host; ``attempt.fresh`` then says
     whether one was made. A connection failure caused by the address rule
     is raised as the rule's ``InsecureUrlError`` (one message, open port or
-    closed). A class, not a generator: it runs on every request."""
+    closed). A class, not a generator, and its own :class:`Attempt`: it runs
+    on every request."""
 
-    __slots__ = ("_attempt", "_token")
-
-    def __init__(self, url: str, *, trust_env: bool = False) -> None:
-        self._attempt = Attempt(url, trust_env)
+    __slots__ = ("_token",)
 
     def __enter__(self) -> Attempt:
-        self._token = _ATTEMPT.set(self._attempt)
-        return self._attempt
+        self._token = _ATTEMPT.set(self)
+        return self
 
     def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> bool:
         _ATTEMPT.reset(self._token)
-        refusal = self._attempt.refusal
+        refusal = self.refusal
         if refusal is not None and isinstance(exc, aiohttp.ClientConnectorError):
             try:
                 raise refusal

@@ -153,40 +153,21 @@ class StreamResponse:
             # No per-chunk slicing, and one copy of the body: each piece is
             # written once into the buffer whose bytes are returned.
             buffer = io.BytesIO()
-
-            def keep_bytes(batch: list[Any]) -> None:
-                for chunk in batch:
-                    budget.add(len(chunk))
-                    buffer.write(chunk)
-
-            await self._drain("raw", keep_bytes)
+            await self._drain("raw", budget, buffer)
             return buffer.getvalue()
-        # The items' encoded size is at most about the body's size: it is
-        # measured only once the body outgrew the budget.
         items: list[Any] = []
-        state = self._state
-        measured = False
-
-        def keep(batch: list[Any]) -> None:
-            nonlocal measured
-            if not measured and state.body_bytes > budget.limit:
-                measured = True
-                budget.add_items(items)
-            if measured:
-                budget.add_items(batch)
-            items.extend(batch)
-
-        await self._drain("items", keep)
+        await self._drain("items", budget, items)
         return aggregate(self.framing, items, self.template.aggregate)
 
-    async def _drain(self, mode: str, keep: Callable[[list[Any]], None]) -> None:
-        """Read the whole body, handing each non-empty batch to ``keep``:
-        :meth:`_batches` without an async generator, for ``call_tool``'s
-        path (one generator and the loop's bookkeeping of it fewer per call)."""
+    async def _drain(self, mode: str, budget: ResultBudget, into: list[Any] | io.BytesIO) -> None:
+        """Read the whole body into ``into`` within ``budget``: what
+        :meth:`_batches` yields, without an async generator (``call_tool``'s
+        path: one generator, and the loop's bookkeeping of it, fewer per call)."""
         self._claim()
         state = self._state
         source = self._source
         errors = source.call.errors
+        measured = False
         try:
             state.start(mode)
             if not state.has_body:
@@ -194,9 +175,9 @@ class StreamResponse:
             while True:
                 chunk = await source.next()
                 try:
-                    items = state.feed(chunk) if chunk else state.close()
-                    if items:
-                        keep(items)
+                    batch = state.feed(chunk) if chunk else state.close()
+                    if batch:
+                        measured = _keep(batch, budget, into, measured or state.body_bytes > budget.limit, measured)
                 except Exception:
                     with errors:  # decode and budget errors: scrubbed and bounded there
                         raise
@@ -254,3 +235,22 @@ class StreamResponse:
                     return
         finally:
             await self.aclose()
+
+
+def _keep(batch: list[Any], budget: ResultBudget, into: list[Any] | io.BytesIO, measure: bool,
+          measured: bool) -> bool:
+    """Add one batch to an aggregation within its budget; returns whether
+    the items' sizes are now being measured."""
+    if isinstance(into, io.BytesIO):
+        for chunk in batch:
+            budget.add(len(chunk))
+            into.write(chunk)
+        return False
+    # The items' encoded size is at most about the body's size: it is
+    # measured only once the body outgrew the budget (then all kept so far).
+    if measure:
+        if not measured:
+            budget.add_items(into)
+        budget.add_items(batch)
+    into.extend(batch)
+    return measure

@@ -9,7 +9,7 @@ let go at the next use, whatever the loop, without a warning: every session
 is also closed by its loop's shutdown (``asyncio.run`` ending), so no socket
 outlives the loop that opened it.
 
-The pool's limit is enforced here with one semaphore per loop (and one per
+The pool's limit is enforced here with one set of :class:`Slots` per loop (and one per
 origin when ``max_connections_per_host`` is set) rather than by aiohttp's
 connector, so that the wait for a free connection is timed as its own phase
 (``pool``) instead of being blamed on the server.
@@ -25,6 +25,8 @@ from collections.abc import AsyncGenerator, Callable
 import aiohttp
 
 from utcp_http_stream.security import Origin, origin_of
+from utcp_http_stream.transport.slots import Held, Slots
+from utcp_http_stream.transport.wait_timer import WaitTimer
 
 __all__ = ["LoopPool", "SessionPool"]
 
@@ -34,7 +36,9 @@ logger = logging.getLogger(__name__)
 class LoopPool:
     """One loop's session, its connection slots and its calls in flight."""
 
-    __slots__ = ("_closer", "_per_host", "calls", "home", "limit", "loop", "per_host_limit", "session", "slots")
+    __slots__ = (
+        "_closer", "_per_host", "calls", "home", "limit", "loop", "per_host_limit", "session", "slots", "timer"
+    )
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession, limit: int, per_host: int, home: bool
@@ -45,43 +49,49 @@ class LoopPool:
         self.calls = 0
         self.limit = limit
         self.per_host_limit = per_host
-        self.slots = asyncio.Semaphore(limit) if limit else None
-        self._per_host: dict[Origin, asyncio.Semaphore] = {}
+        self.slots = Slots(limit) if limit else None
+        self._per_host: dict[Origin, Slots] = {}
         self._closer: AsyncGenerator[None, None] | None = None
+        #: The header waits of this loop's calls, on one loop timer.
+        self.timer = WaitTimer(loop)
 
     async def close_with_loop(self) -> None:
         """Have the session closed when its loop shuts down (call on that loop)."""
         self._closer = _closed_with_loop(self.session)
         await anext(self._closer)
 
-    async def acquire(self, url: str, wait_s: Callable[[], float]) -> Callable[[], None]:
+    def acquire_now(self) -> Slots | Held | None:
+        """What one request holds, if it is free right now (the common case:
+        no coroutine, no timer, nothing allocated), else None (then
+        :meth:`acquire`). Free it with its ``give()``, once."""
+        slots = self.slots
+        if self.per_host_limit:
+            return None
+        if slots is None:
+            return NOTHING_HELD
+        return slots if slots.take_now() else None
+
+    async def acquire(self, url: str, wait_s: Callable[[], float]) -> Held:
         """Wait for a free connection slot (the ``pool`` phase), at most
         ``wait_s()`` seconds (asked only when there is a wait); returns the
-        function that frees it (safe to call more than once)."""
-        held: list[asyncio.Semaphore] = []
+        :class:`Held` that frees it (safe to call more than once)."""
+        held: list[Slots] = []
         try:
             if self.slots is not None:
-                await _take(self.slots, wait_s)
+                await self.slots.take(wait_s)
                 held.append(self.slots)
             if self.per_host_limit:
                 origin = origin_of(url)
                 host = self._per_host.get(origin)
                 if host is None:
-                    host = self._per_host[origin] = asyncio.Semaphore(self.per_host_limit)
-                await _take(host, wait_s)
+                    host = self._per_host[origin] = Slots(self.per_host_limit)
+                await host.take(wait_s)
                 held.append(host)
         except BaseException:
-            for semaphore in held:
-                semaphore.release()
+            for slots in held:
+                slots.give()
             raise
-        if not held:
-            return _nothing
-
-        def release() -> None:
-            while held:
-                held.pop().release()
-
-        return release
+        return Held(*held)
 
 
 async def _closed_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
@@ -96,16 +106,8 @@ async def _closed_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[No
         await session.close()
 
 
-def _nothing() -> None:
-    return None
-
-
-async def _take(semaphore: asyncio.Semaphore, wait_s: Callable[[], float]) -> None:
-    if not semaphore.locked():
-        await semaphore.acquire()  # returns at once: no timer needed
-        return
-    async with asyncio.timeout(wait_s()):
-        await semaphore.acquire()
+#: What a request holds when the pool has no limit (freeing it frees nothing).
+NOTHING_HELD = Held()
 
 
 class SessionPool:
@@ -125,6 +127,16 @@ class SessionPool:
     @property
     def open(self) -> bool:
         return self._home is not None or bool(self._others)
+
+    def enter_home(self) -> LoopPool | None:
+        """The running loop's pool if it is the home loop's (the common case,
+        no coroutine), counted as one more call in flight; else None (then
+        :meth:`enter`)."""
+        home = self._home
+        if home is not None and home.loop is asyncio.get_running_loop():
+            home.calls += 1
+            return home
+        return None
 
     async def enter(self) -> LoopPool:
         """The running loop's pool, counted as one more call in flight."""
@@ -154,9 +166,20 @@ class SessionPool:
         pool.calls += 1
         return pool
 
+    def leave_now(self, pool: LoopPool) -> bool:
+        """One call on ``pool`` is over. False when a foreign loop's session
+        is now idle: then ``await`` :meth:`close_idle` (the common case is
+        True, and no coroutine)."""
+        pool.calls -= 1
+        return pool.home or pool.calls > 0
+
     async def leave(self, pool: LoopPool) -> None:
         """One call on ``pool`` is over; a foreign loop's idle session closes."""
-        pool.calls -= 1
+        if not self.leave_now(pool):
+            await self.close_idle(pool)
+
+    async def close_idle(self, pool: LoopPool) -> None:
+        """Close a foreign loop's session that has no call in flight."""
         if pool.home or pool.calls > 0:
             return
         if self._others.get(pool.loop) is pool:

@@ -44,13 +44,15 @@ class BodySource:
 
     def _start(self, exchange: Exchange) -> None:
         self.exchange = exchange
-        self._reader = BodyReader(exchange.raw.content, self._call.idle_s, self._call.deadline, exchange.raw.connection)
+        call = self._call
+        self._reader = BodyReader(exchange.raw.content, call.idle_s, call.deadline, exchange.raw.connection,
+                                  call.pool.loop)
         #: The Content-Encoding's decoder; None for an unencoded body (the fast path).
         self._inflate: ContentDecoder | None = None
         self._pending: Iterator[bytes] | None = None
         encoding = exchange.headers.get("Content-Encoding")
         if encoding:
-            with self._call.errors:
+            with call.errors:
                 decoder = ContentDecoder(encoding)
             self._inflate = None if decoder.identity else decoder
 
@@ -58,10 +60,14 @@ class BodySource:
     def call(self) -> Call:
         return self._call
 
-    async def next(self) -> bytes:
-        """The next piece of the (decoded) body; ``b""`` at its end."""
-        if self._inflate is None:
-            return await self._next_raw()
+    def next(self) -> Awaitable[bytes]:
+        """``await source.next()``: the next piece of the (decoded) body,
+        ``b""`` at its end (an unencoded body skips the decoding layer)."""
+        return self._next_raw() if self._inflate is None else self._next_decoded()
+
+    async def _next_decoded(self) -> bytes:
+        """The next piece of the content-decoded body; ``b""`` at its end."""
+        assert self._inflate is not None
         with self._call.errors:  # a corrupt or truncated encoding: translated there
             while True:
                 if self._pending is not None:
@@ -82,7 +88,8 @@ class BodySource:
             errors = self._call.errors
             errors.phase = "body"
             try:
-                return await self._reader.next()
+                data = self._reader.ready()
+                return data if data is not None else await self._reader.wait()
             except _CUTS as exc:  # translated in _resume: what it means depends on what follows
                 self._cut = exc
             except Exception:
