@@ -15,6 +15,7 @@ from utcp_http_stream.errors import StreamTimeoutError
 from utcp_http_stream.retry import Deadline
 from utcp_http_stream.transport.body import BodyReader, buffered_tail
 from utcp_http_stream.transport.error_map import ErrorMap, IdleTimeout
+from utcp_http_stream.transport.limits import CallLimits
 
 
 class Protocol:
@@ -163,7 +164,7 @@ async def test_an_idle_timeout_reaches_the_caller_as_phase_idle():
     content = stream()
     deadline = Deadline(10_000)
     reader = BodyReader(content, 0.01, deadline)
-    errors = ErrorMap("http://127.0.0.1:9/s", (), deadline, timeout_ms=10_000, connect_ms=5_000, idle_ms=10)
+    errors = ErrorMap("http://127.0.0.1:9/s", (), deadline, CallLimits(timeout_ms=10_000, connect_ms=5_000, idle_ms=10))
     errors.phase = "body"
     with pytest.raises(StreamTimeoutError) as info:
         with errors:

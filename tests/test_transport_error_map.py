@@ -28,6 +28,7 @@ from utcp_http_stream.errors import (
 from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import MESSAGE_LIMIT
 from utcp_http_stream.transport.error_map import ErrorMap, IdleTimeout
+from utcp_http_stream.transport.limits import CallLimits
 
 URL = "https://api.example.org/stream"
 SECRET = "sk-live-0123456789abcdef"
@@ -35,8 +36,8 @@ SECRET = "sk-live-0123456789abcdef"
 
 def error_map(*, phase: str = "connect", items: int = 0, reused: bool = False, timeout_ms: int = 60_000,
               idle_from_timeout: bool = False, secrets: tuple[str, ...] = (SECRET,), url: str = URL) -> ErrorMap:
-    errors = ErrorMap(url, secrets, Deadline(timeout_ms), timeout_ms=timeout_ms, connect_ms=5_000, idle_ms=7_000,
-                      idle_from_timeout=idle_from_timeout)
+    limits = CallLimits(timeout_ms=timeout_ms, connect_ms=5_000, idle_ms=7_000, idle_from_timeout=idle_from_timeout)
+    errors = ErrorMap(url, secrets, Deadline(timeout_ms), limits)
     errors.phase = phase
     errors.items = items
     errors.reused = reused

@@ -19,6 +19,7 @@ from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate
 from utcp_http_stream.transport.error_map import ErrorMap, finish
+from utcp_http_stream.transport.limits import CallLimits
 
 if TYPE_CHECKING:
     from utcp_http_stream.transport.sessions import LoopPool
@@ -35,45 +36,41 @@ class Call:
     """The limits of one call after the client's ceilings, its deadline
     (shared by every attempt), its error map and its stream state."""
 
-    __slots__ = (
-        "connect_ms",
-        "deadline",
-        "errors",
-        "idle_s",
-        "max_item_bytes",
-        "max_result_bytes",
-        "pool",
-        "prepared",
-        "settings",
-        "state",
-        "template",
-    )
+    __slots__ = ("deadline", "errors", "limits", "pool", "prepared", "settings", "state", "template")
 
     def __init__(
-        self, template: StreamableHttpCallTemplate, prepared: PreparedRequest, settings: ClientSettings, pool: LoopPool
+        self,
+        template: StreamableHttpCallTemplate,
+        prepared: PreparedRequest,
+        settings: ClientSettings,
+        pool: LoopPool,
+        limits: CallLimits | None = None,
     ) -> None:
         self.template = template
         self.prepared = prepared
         self.settings = settings
         self.pool = pool
-        self.deadline = Deadline(template.timeout)
-        self.connect_ms = settings.connect_ms(template.connect_timeout)
-        idle_ms = settings.idle_ms(template.idle_timeout if template.idle_timeout is not None else template.timeout)
-        self.idle_s = idle_ms / 1000
-        self.max_item_bytes = settings.item_bytes(template.max_item_bytes)
-        self.max_result_bytes = settings.result_bytes(template.max_result_bytes)
-        self.errors = ErrorMap(
-            prepared,
-            prepared.secrets,
-            self.deadline,
-            timeout_ms=template.timeout,
-            connect_ms=self.connect_ms,
-            idle_ms=idle_ms,
-            idle_from_timeout=template.idle_timeout is None,
-            client_cert=settings.client_cert is not None,
-        )
+        self.limits = limits = limits if limits is not None else CallLimits.of(template, settings)
+        self.deadline = Deadline(limits.timeout_ms)
+        self.errors = ErrorMap(prepared, prepared.secrets, self.deadline, limits)
         #: The call's decisions (framing, decoding, resume, reconnect).
-        self.state = StreamState(template, prepared.method, max_item_bytes=self.max_item_bytes)
+        self.state = StreamState(template, prepared.method, max_item_bytes=limits.max_item_bytes)
+
+    @property
+    def connect_ms(self) -> int:
+        return self.limits.connect_ms
+
+    @property
+    def idle_s(self) -> float:
+        return self.limits.idle_s
+
+    @property
+    def max_item_bytes(self) -> int:
+        return self.limits.max_item_bytes
+
+    @property
+    def max_result_bytes(self) -> int:
+        return self.limits.max_result_bytes
 
     def within_deadline(self, seconds: float) -> float:
         remaining = self.deadline.remaining()
@@ -89,7 +86,7 @@ class Call:
 
     def header_wait(self) -> float:
         """Seconds to wait for the connection and the response headers."""
-        return self.within_deadline(self.connect_ms / 1000)
+        return self.within_deadline(self.limits.connect_ms / 1000)
 
     def may_sleep(self, delay: float) -> bool:
         """Whether a pause of ``delay`` seconds still leaves time for another attempt."""

@@ -32,6 +32,7 @@ from utcp_http_stream.transport.call import Call, Exchange, status_error
 from utcp_http_stream.transport.connection import make_session
 from utcp_http_stream.transport.error_map import finish
 from utcp_http_stream.transport.guard import connecting
+from utcp_http_stream.transport.limits import LimitsCache
 from utcp_http_stream.transport.oauth import fetch_token
 from utcp_http_stream.transport.response import StreamResponse
 from utcp_http_stream.transport.sessions import LoopPool, SessionPool
@@ -92,6 +93,7 @@ class StreamClient:
         s = self.settings
         tls = ssl_context(s)  # read once: a bad ca_bundle fails here, naming the setting
         self._pools = SessionPool(lambda: make_session(s, tls), s.max_connections, s.max_connections_per_host)
+        self._limits = LimitsCache(s)
 
     @property
     def max_connections(self) -> int:
@@ -189,7 +191,7 @@ class StreamClient:
         :meth:`stream`'s block does; the caller must ``aclose()`` it)."""
         pools = self._pools
         pool = pools.enter_home() or await pools.enter()
-        call = Call(template, prepared, self.settings, pool)
+        call = Call(template, prepared, self.settings, pool, self._limits(template))
         state = call.state
         exchange: Exchange | None = None
         try:

@@ -27,6 +27,7 @@ from utcp_http_stream.errors import (
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import printable_excerpt, scrub_error
+from utcp_http_stream.transport.limits import CallLimits
 from utcp_http_stream.transport.tls import tls_error_for
 
 __all__ = ["ErrorMap", "IdleTimeout", "finish", "reason"]
@@ -54,38 +55,40 @@ class ErrorMap:
     where the call is. One instance per call; ``url``/``secrets`` follow the
     current request (redirects change them)."""
 
-    __slots__ = (
-        "_request",
-        "_url",
-        "client_cert",
-        "connect_ms",
-        "deadline",
-        "idle_ms",
-        "items",
-        "phase",
-        "reused",
-        "secrets",
-        "timeout_ms",
-    )
+    __slots__ = ("_request", "_url", "deadline", "items", "limits", "phase", "reused", "secrets")
 
-    def __init__(self, url: str | PreparedRequest, secrets: tuple[str, ...], deadline: Deadline, *,
-                 timeout_ms: int, connect_ms: int, idle_ms: int, idle_from_timeout: bool = False,
-                 client_cert: bool = False) -> None:
+    def __init__(self, url: str | PreparedRequest, secrets: tuple[str, ...], deadline: Deadline,
+                 limits: CallLimits) -> None:
         # The printable URL is made only when a message needs it (redacting
         # costs a URL parse: not on every call's happy path).
         self._request: PreparedRequest | None = None if isinstance(url, str) else url
         self._url: str | None = url if isinstance(url, str) else None
-        #: The client presents a certificate (it changes the TLS advice).
-        self.client_cert = client_cert
         self.secrets = secrets
         self.deadline = deadline
-        self.timeout_ms = timeout_ms
-        self.connect_ms = connect_ms
-        self.idle_ms = (idle_ms, idle_from_timeout)
+        #: The call's limits, for the messages.
+        self.limits = limits
         self.phase = "connect"
         self.items = 0
         #: The current attempt runs on a pooled connection that was idle (not a fresh one).
         self.reused = False
+
+    @property
+    def timeout_ms(self) -> int:
+        return self.limits.timeout_ms
+
+    @property
+    def connect_ms(self) -> int:
+        return self.limits.connect_ms
+
+    @property
+    def idle_ms(self) -> tuple[int, bool]:
+        """The idle limit, and whether it came from ``timeout``."""
+        return self.limits.idle_ms, self.limits.idle_from_timeout
+
+    @property
+    def client_cert(self) -> bool:
+        """The client presents a certificate (it changes the TLS advice)."""
+        return self.limits.client_cert
 
     @property
     def url(self) -> str:

@@ -148,7 +148,7 @@ class StreamResponse:
     async def aggregate(self) -> Any:
         """Read the whole stream and return what ``call_tool`` returns, at
         most ``max_result_bytes`` of it (after the client's ceiling)."""
-        budget = ResultBudget(self._source.call.max_result_bytes)
+        budget = ResultBudget(self._source.call.limits.max_result_bytes)
         if self.framing == "bytes" and self.template.aggregate == "auto":
             # No per-chunk slicing, and one copy of the body: each piece is
             # written once into the buffer whose bytes are returned.
