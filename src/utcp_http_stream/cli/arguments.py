@@ -24,8 +24,17 @@ def load_json(path: str | Path) -> Any:
     """The parsed file; a missing or malformed file is a usage error that
     says where the syntax breaks."""
     path = Path(path)
+    text = _read_text(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def _read_text(path: Path) -> str:
+    """The file's text (a BOM dropped); an unreadable file is a usage error."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -34,10 +43,6 @@ def load_json(path: str | Path) -> Any:
         raise UsageError(f"{path}: not UTF-8 text, expected a JSON file") from None
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
 def parse_json_text(text: str, what: str) -> Any:
@@ -61,20 +66,30 @@ def parse_tool_args(args_json: str | None, pairs: list[str], schema: Mapping[str
     """
     from utcp_http_stream.arguments import value_from_text
 
-    result: dict[str, Any] = {}
-    if args_json is not None:
-        parsed = parse_json_text(args_json, "--args")
-        if not isinstance(parsed, dict):
-            raise UsageError(f"--args must be a JSON object, got {type(parsed).__name__}")
-        result.update(parsed)
-    properties = schema.get("properties") if isinstance(schema, Mapping) else None
-    properties = properties if isinstance(properties, Mapping) else {}
+    result = _args_object(args_json)
+    properties = _schema_properties(schema)
     for key, value in split_pairs(pairs):
         try:
             result[key] = value_from_text(value, properties.get(key))
         except ValueError as exc:
             raise UsageError(f"tool argument {key}={value}: the tool {exc}") from None
     return result
+
+
+def _args_object(args_json: str | None) -> dict[str, Any]:
+    """``--args`` as a dict (empty when not given); it must be a JSON object."""
+    if args_json is None:
+        return {}
+    parsed = parse_json_text(args_json, "--args")
+    if not isinstance(parsed, dict):
+        raise UsageError(f"--args must be a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+def _schema_properties(schema: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The ``properties`` of an ``inputs`` schema (empty when it has none)."""
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    return properties if isinstance(properties, Mapping) else {}
 
 
 def split_pairs(pairs: list[str]) -> list[tuple[str, str]]:
@@ -103,12 +118,17 @@ def client_config(env_file: str | None) -> dict[str, Any]:
 def document_kind(document: Any) -> str:
     """``manual``, ``legacy_manual``, ``call_template``, ``legacy_provider``,
     ``provider_list`` (v0.1 providers), ``template_list`` or ``unknown``."""
-    from utcp_http_stream.manual import is_legacy_manual
-
     if isinstance(document, list):
         return _list_kind(document)
-    if not isinstance(document, dict):
-        return "unknown"
+    if isinstance(document, dict):
+        return _object_kind(document)
+    return "unknown"
+
+
+def _object_kind(document: dict[str, Any]) -> str:
+    """:func:`document_kind` of a JSON object."""
+    from utcp_http_stream.manual import is_legacy_manual
+
     if "tools" in document:
         return "legacy_manual" if is_legacy_manual(document) else "manual"
     if "call_template_type" in document:

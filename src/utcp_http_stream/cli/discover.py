@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from utcp_http_stream.cli.arguments import client_config, document_kind, load_json
-from utcp_http_stream.cli.console import Console
+from utcp_http_stream.cli.console import Console, plural
 from utcp_http_stream.cli.failures import UsageError
 from utcp_http_stream.cli.manuals import parse_manual_file, register_template
 from utcp_http_stream.cli.sources import ManualName, check_source_url, manual_name, source_url
@@ -103,8 +103,7 @@ def _manual_json(manual: Any) -> dict[str, Any]:
 
 
 def _print_tools(console: Console, tools: list[Any], name: ManualName, origin: str, env_file: str | None) -> None:
-    count = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}"
-    console.line(f"manual {name.value!r} from {origin}: {count}", style="bold")
+    console.line(f"manual {name.value!r} from {origin}: {plural(len(tools), 'tool')}", style="bold")
     if name.origin != "--name":
         console.line(f"{name.explain()[0].upper()}{name.explain()[1:]}.", style="dim")
     for tool in tools:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from utcp_http_stream.cli.arguments import document_kind, load_json
-from utcp_http_stream.cli.console import Console
+from utcp_http_stream.cli.console import Console, plural
 from utcp_http_stream.cli.convert import validate_openapi_file
 from utcp_http_stream.cli.failures import EXIT_OK, EXIT_USAGE, CliError
 
@@ -160,7 +160,7 @@ def _check_manual(document: dict[str, Any], report: Report) -> None:
 def _manual_summary(count: int, types: dict[str, int]) -> str:
     """``UTCP manual, 3 tools (1 http, 2 streamable_http)``."""
     by_type = ", ".join(f"{number} {kind}" for kind, number in sorted(types.items()))
-    return f"UTCP manual, {count} tool{'s' if count != 1 else ''}" + (f" ({by_type})" if by_type else "")
+    return f"UTCP manual, {plural(count, 'tool')}" + (f" ({by_type})" if by_type else "")
 
 
 def _check_tool(tool: Any, index: int, seen: dict[str, int], report: Report) -> str | None:
@@ -421,8 +421,7 @@ def _validate_file(path: Path, args: argparse.Namespace, console: Console) -> in
     if report.errors:
         for problem in report.errors:
             console.error(f"{path}: {problem}")
-        count = len(report.errors)
-        console.status(f"{path}: {count} problem{'s' if count != 1 else ''}; not valid", style="red")
+        console.status(f"{path}: {plural(len(report.errors), 'problem')}; not valid", style="red")
         return EXIT_USAGE
     if not changed:
         note = "; already v1, nothing to write" if args.write else ""
