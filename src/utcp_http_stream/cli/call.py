@@ -141,18 +141,23 @@ async def _call_tool(
                 "streamable_http tools of a manual file (register the manual with a UtcpClient for other protocols)"
             )
         with _renderer(args, console, tokens=tokens, label=short) as renderer:
-            stream = client.call_tool_streaming(f"{name.value}.{short}", tool_args)
-            try:
-                async for item in stream:
-                    renderer.feed(item)
-            finally:
-                await stream.aclose()
+            await _feed_client_stream(client, f"{name.value}.{short}", tool_args, renderer)
         return 0
     with variables_of(name):
         template = resolve_template(template, config, name.value)
     return await _stream_and_render(
         args, console, template, tool_args, tokens=tokens, label=short, namespace=name.value
     )
+
+
+async def _feed_client_stream(client: Any, tool: str, tool_args: dict[str, Any], renderer: StreamRenderer) -> None:
+    """Render a tool of another protocol as UtcpClient streams it."""
+    stream = client.call_tool_streaming(tool, tool_args)
+    try:
+        async for item in stream:
+            renderer.feed(item)
+    finally:
+        await stream.aclose()
 
 
 # -- request ----------------------------------------------------------------------------
@@ -193,13 +198,17 @@ def _request_template(args: argparse.Namespace, headers: dict[str, str]) -> tupl
         template["headers"] = headers
     if args.select:
         template["select"] = args.select
-    tool_args: dict[str, Any] = {}
-    if args.body is not None:
-        body, content_type = _body(args.body)
-        template["body_field"] = "body"
-        template["content_type"] = args.content_type or content_type
-        tool_args["body"] = body
+    body_fields, tool_args = _body_options(args)
+    template.update(body_fields)
     return template, tool_args
+
+
+def _body_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The template fields and the tool arguments of ``--body`` (none without it)."""
+    if args.body is None:
+        return {}, {}
+    body, content_type = _body(args.body)
+    return {"body_field": "body", "content_type": args.content_type or content_type}, {"body": body}
 
 
 def _header_options(options: list[str]) -> dict[str, str]:
@@ -244,21 +253,22 @@ def _body(text: str) -> tuple[Any, str]:
     """The body and its default Content-Type: a JSON object or array is sent
     as JSON; anything else (other JSON, plain text, a file's bytes) as it is.
     ``@path`` reads the body from a file."""
-    raw: str | bytes = text
-    if text.startswith("@"):
-        try:
-            raw = Path(text[1:]).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"--body {text}: {exc.strerror or exc}") from None
+    raw = _body_source(text)
     try:
         value = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        if isinstance(raw, bytes):
-            return raw, "application/octet-stream"
-        return raw, "text/plain; charset=utf-8"
-    if isinstance(value, dict | list):
-        return value, "application/json"
-    return raw, "application/json"
+        return raw, "application/octet-stream" if isinstance(raw, bytes) else "text/plain; charset=utf-8"
+    return (value if isinstance(value, dict | list) else raw), "application/json"
+
+
+def _body_source(text: str) -> str | bytes:
+    """``--body`` as typed, or the bytes of the file ``@path`` names."""
+    if not text.startswith("@"):
+        return text
+    try:
+        return Path(text[1:]).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--body {text}: {exc.strerror or exc}") from None
 
 
 # -- shared helpers ------------------------------------------------------------------------
