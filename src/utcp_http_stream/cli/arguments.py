@@ -11,6 +11,8 @@ from typing import Any
 from utcp_http_stream.cli.failures import UsageError
 
 __all__ = [
+    "MANUAL_KINDS",
+    "TEMPLATE_KINDS",
     "client_config",
     "document_kind",
     "load_json",
@@ -18,6 +20,11 @@ __all__ = [
     "parse_tool_args",
     "split_pairs",
 ]
+
+#: :func:`document_kind` of a UTCP manual
+MANUAL_KINDS = ("manual", "legacy_manual")
+#: :func:`document_kind` of a manual call template
+TEMPLATE_KINDS = ("call_template", "legacy_provider")
 
 
 def load_json(path: str | Path) -> Any:

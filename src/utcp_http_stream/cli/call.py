@@ -26,11 +26,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from utcp_http_stream.cli.arguments import client_config, document_kind, load_json, parse_tool_args, split_pairs
+from utcp_http_stream.cli.arguments import (
+    MANUAL_KINDS,
+    TEMPLATE_KINDS,
+    client_config,
+    document_kind,
+    load_json,
+    parse_tool_args,
+    split_pairs,
+)
 from utcp_http_stream.cli.console import Console
 from utcp_http_stream.cli.failures import UsageError
-from utcp_http_stream.cli.manuals import parse_manual_file, register_template
-from utcp_http_stream.cli.sources import ManualName, check_source_url, manual_name, source_url
+from utcp_http_stream.cli.manuals import (
+    file_template,
+    parse_manual_file,
+    register_template,
+    url_template,
+)
+from utcp_http_stream.cli.sources import ManualName, manual_name, source_url
 from utcp_http_stream.cli.streaming import StreamRenderer
 from utcp_http_stream.cli.variables import resolve_template, variables_of
 
@@ -44,23 +57,17 @@ async def run_call(args: argparse.Namespace, console: Console) -> int:
     config = client_config(args.env_file)
     url = source_url(args.manual)
     if url is not None:
-        check_source_url(url)
-        name = manual_name(args.name, url=url)
-        template = {"name": name.value, "call_template_type": "streamable_http", "url": url}
+        template, name = url_template(url, args.name)
         return await _call_through_client(args, console, template, name, config)
 
     document = load_json(args.manual)
     kind = document_kind(document)
-    if kind in ("manual", "legacy_manual"):
+    if kind in MANUAL_KINDS:
         name = manual_name(args.name, path=args.manual)
         tool = _tool_of_manual_file(args, document, name)
         return await _call_tool(args, console, tool, name, config)
-    if kind in ("call_template", "legacy_provider"):
-        from utcp_http_stream.manual import upgrade_legacy_provider
-
-        template = upgrade_legacy_provider(document) if kind == "legacy_provider" else dict(document)
-        name = manual_name(args.name, template_name=template.get("name"), path=args.manual)
-        template["name"] = name.value
+    if kind in TEMPLATE_KINDS:
+        template, name = file_template(document, kind, args.name, args.manual)
         return await _call_through_client(args, console, template, name, config)
     raise UsageError(
         f"{args.manual}: not a UTCP manual (an object with 'tools') nor a manual call template "

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from utcp_http_stream.cli.arguments import document_kind, load_json
+from utcp_http_stream.cli.arguments import MANUAL_KINDS, document_kind, load_json
 from utcp_http_stream.cli.console import Console, plural
 from utcp_http_stream.cli.convert import validate_openapi_file
 from utcp_http_stream.cli.failures import EXIT_OK, EXIT_USAGE, CliError
@@ -60,7 +60,7 @@ def upgrade_document(document: Any) -> tuple[Any, bool]:
         return _upgrade_provider(document), True
     if kind == "provider_list":
         return [_upgrade_provider(item) for item in document], True
-    if kind not in ("manual", "legacy_manual"):
+    if kind not in MANUAL_KINDS:
         return document, False
     return _upgrade_manual(document, legacy=kind == "legacy_manual")
 
@@ -139,7 +139,7 @@ def check_document(document: Any) -> Report:
     """Every problem of a v1 document (upgrade legacy ones first)."""
     kind = document_kind(document)
     report = Report(kind)
-    if kind in ("manual", "legacy_manual"):
+    if kind in MANUAL_KINDS:
         _check_manual(document, report)
     elif kind == "call_template":
         _check_template(document, "", report)
