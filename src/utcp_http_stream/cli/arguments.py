@@ -148,6 +148,11 @@ def _object_kind(document: dict[str, Any]) -> str:
 def _list_kind(document: list[Any]) -> str:
     """``provider_list`` or ``template_list`` when every item is one, else ``unknown``."""
     for key, kind in (("provider_type", "provider_list"), ("call_template_type", "template_list")):
-        if document and all(isinstance(item, dict) and key in item for item in document):
+        if document and _all_have(document, key):
             return kind
     return "unknown"
+
+
+def _all_have(document: list[Any], key: str) -> bool:
+    """Whether every item is an object with ``key``."""
+    return all(isinstance(item, dict) and key in item for item in document)

@@ -111,14 +111,19 @@ async def _call_through_client(
     client = await UtcpClient.create(config=config)
     try:
         result = await register_template(client, template_dict, name)
-        wanted = _short_tool_name(args.tool, name.value)
-        tool = next((t for t in result.manual.tools if t.name == f"{name.value}.{wanted}"), None)
-        if tool is None:
-            names = [t.name.removeprefix(name.value + ".") for t in result.manual.tools]
-            raise UsageError(_no_such_tool(wanted, names, args.manual))
+        tool = _registered_tool(result.manual.tools, _short_tool_name(args.tool, name.value), name, args.manual)
         return await _call_tool(args, console, tool, name, config, client=client)
     finally:
         await client.close()
+
+
+def _registered_tool(tools: list[Any], wanted: str, name: ManualName, source: str) -> Any:
+    """Tool ``wanted`` of the manual registered as ``name`` (its tools
+    carry the ``name.`` prefix); a usage error when it has none."""
+    tool = next((t for t in tools if t.name == f"{name.value}.{wanted}"), None)
+    if tool is None:
+        raise UsageError(_no_such_tool(wanted, [_short_tool_name(t.name, name.value) for t in tools], source))
+    return tool
 
 
 async def _call_tool(
@@ -171,20 +176,24 @@ async def _feed_client_stream(client: Any, tool: str, tool_args: dict[str, Any],
 
 
 async def run_request(args: argparse.Namespace, console: Console) -> int:
+    headers = _header_options(args.header)
+    args.url = source_url(args.url) or args.url  # 127.0.0.1:8765/x works as in discover and call
+    template, tool_args = _request_template(args, headers)
+    parsed = _validated(template)
+    label = urlsplit(args.url).path.rstrip("/").rsplit("/", 1)[-1] or "response"
+    return await _stream_and_render(args, console, parsed, tool_args, tokens=bool(args.select), label=label)
+
+
+def _validated(template: dict[str, Any]) -> Any:
+    """``request``'s call template as this plugin's model; invalid options are a usage error."""
     from pydantic import ValidationError
 
     from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 
-    headers = _header_options(args.header)
-    args.url = source_url(args.url) or args.url  # 127.0.0.1:8765/x works as in discover and call
-    template, tool_args = _request_template(args, headers)
     try:
-        parsed = StreamableHttpCallTemplate.model_validate(template)
+        return StreamableHttpCallTemplate.model_validate(template)
     except ValidationError as exc:
         raise UsageError(format_validation_error(exc)) from None
-
-    label = urlsplit(args.url).path.rstrip("/").rsplit("/", 1)[-1] or "response"
-    return await _stream_and_render(args, console, parsed, tool_args, tokens=bool(args.select), label=label)
 
 
 def _request_template(args: argparse.Namespace, headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -87,8 +87,7 @@ class Console:
 
             self.rich().print(Text(text, style=style))
         else:
-            self.stdout.write(text + "\n")
-            self.stdout.flush()
+            self.write(text + "\n")
 
     def heading(self, text: str) -> None:
         if self.fancy_out:
@@ -232,9 +231,9 @@ class Progress:
 
     def _plain_done(self) -> str:
         """How far a byte transfer is: done, total, rate and, when known, the ETA."""
-        rate = self._rate()
-        done = f"{format_bytes(self.completed)} of {format_bytes(self.total or 0)}, {self._rate_text()}"
-        left = (self.total or 0) - self.completed
+        rate, total = self._rate(), self.total or 0
+        done = f"{format_bytes(self.completed)} of {format_bytes(total)}, {self._rate_text()}"
+        left = total - self.completed
         if left > 0 and rate > 0:
             done += f", ETA {format_duration(left / rate)}"
         return done
@@ -264,9 +263,13 @@ class Progress:
             self._bar.stop()
             self._bar = None
         elif exc_type is None and not self.total:
-            elapsed = time.perf_counter() - self._started
-            amount = format_bytes(self.completed) if self.unit == "bytes" else f"{int(self.completed)} steps"
-            self._say(f"  {self.description} {amount} in {format_duration(elapsed)}")
+            self._plain_total()
+
+    def _plain_total(self) -> None:
+        """Without a bar or a known total, at the end: how much, in how long."""
+        elapsed = time.perf_counter() - self._started
+        amount = format_bytes(self.completed) if self.unit == "bytes" else f"{int(self.completed)} steps"
+        self._say(f"  {self.description} {amount} in {format_duration(elapsed)}")
 
 
 def _plain_table(title: str, columns: list[str], rows: list[list[str]]) -> list[str]:

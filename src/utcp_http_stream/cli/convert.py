@@ -122,8 +122,19 @@ def _openapi_document(path: Path) -> dict[str, Any] | None:
 
 
 def _convert(spec: str, body: bytes, content_type: str | None, source_url: str | None) -> Any:
+    from utcp_http_stream.openapi import convert_openapi
+
+    document = _load_openapi(spec, body, content_type)
+    try:
+        return convert_openapi(document, source_url=source_url)
+    except ValueError as exc:
+        raise UsageError(f"{spec}: {exc}") from None
+
+
+def _load_openapi(spec: str, body: bytes, content_type: str | None) -> dict[str, Any]:
+    """SPEC's document, which must be OpenAPI or Swagger (a usage error otherwise)."""
     from utcp_http_stream.documents import DocumentError, load_document
-    from utcp_http_stream.openapi import convert_openapi, is_openapi
+    from utcp_http_stream.openapi import is_openapi
 
     try:
         document = load_document(body, content_type)
@@ -131,18 +142,20 @@ def _convert(spec: str, body: bytes, content_type: str | None, source_url: str |
         raise UsageError(f"{spec}: {exc}") from None
     if not is_openapi(document):
         raise UsageError(f"{spec}: not an OpenAPI or Swagger document (no top-level 'openapi' or 'swagger' key)")
-    try:
-        return convert_openapi(document, source_url=source_url)
-    except ValueError as exc:
-        raise UsageError(f"{spec}: {exc}") from None
+    return document
 
 
 def _read_spec(spec: str) -> tuple[bytes, str | None, str | None]:
     """(body, Content-Type, URL) of a URL, or (bytes, None, None) of a file."""
     if spec.startswith(("http://", "https://")):
         return asyncio.run(_fetch(spec))
+    return _read_file(spec), None, None
+
+
+def _read_file(spec: str) -> bytes:
+    """The bytes of the file ``spec``; an unreadable one is a usage error."""
     try:
-        return Path(spec).read_bytes(), None, None
+        return Path(spec).read_bytes()
     except FileNotFoundError:
         raise UsageError(f"{spec}: no such file") from None
     except OSError as exc:

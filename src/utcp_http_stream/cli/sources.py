@@ -56,12 +56,15 @@ def _leading_host(text: str) -> str | None:
     a path."""
     head, slash, _rest = text.partition("/")
     match = _HOST_PORT.match(head)
-    if match is None:
+    if match is None or not _is_clearly_host(match.group("host"), match.group("port"), has_path=bool(slash)):
         return None
-    host = match.group("host")
-    if match.group("port") or _is_local(host) or ("." in host and slash):
-        return host
-    return None
+    return match.group("host")
+
+
+def _is_clearly_host(host: str, port: str | None, *, has_path: bool) -> bool:
+    """A ``host[:port]`` is clearly one with a port, as a local host, or as
+    a dotted name followed by a path (``example.com`` alone may be a file)."""
+    return bool(port) or _is_local(host) or ("." in host and has_path)
 
 
 def check_source_url(url: str) -> None:

@@ -70,13 +70,17 @@ class StreamRenderer:
 
     def __enter__(self) -> StreamRenderer:
         if self.output is not None:
-            directory = self.output.parent if str(self.output.parent) else Path(".")
-            if not directory.is_dir():
-                raise UsageError(f"-o {self.output}: directory {directory} does not exist")
-            fd, temp = tempfile.mkstemp(prefix=f".{self.output.name}.", suffix=".part", dir=directory)
-            self._file = os.fdopen(fd, "wb")
-            self._temp_path = Path(temp)
+            self._open_part_file(self.output)
         return self
+
+    def _open_part_file(self, output: Path) -> None:
+        """A temporary file beside ``output``, renamed into place when the stream completes."""
+        directory = output.parent if str(output.parent) else Path(".")
+        if not directory.is_dir():
+            raise UsageError(f"-o {output}: directory {directory} does not exist")
+        fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=directory)
+        self._file = os.fdopen(fd, "wb")
+        self._temp_path = Path(temp)
 
     def begin(self, *, framing: str | None = None, total: int | None = None) -> None:
         """What the response said about itself, when known (direct calls)."""

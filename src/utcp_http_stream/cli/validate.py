@@ -25,7 +25,7 @@ from typing import Any
 from utcp_http_stream.cli.arguments import MANUAL_KINDS, document_kind, load_json
 from utcp_http_stream.cli.console import Console, plural
 from utcp_http_stream.cli.convert import validate_openapi_file
-from utcp_http_stream.cli.failures import EXIT_OK, EXIT_USAGE, CliError
+from utcp_http_stream.cli.failures import EXIT_OK, EXIT_USAGE, CliError, describe
 
 __all__ = ["Report", "check_document", "run_validate", "upgrade_document"]
 
@@ -139,21 +139,26 @@ def check_document(document: Any) -> Report:
     """Every problem of a v1 document (upgrade legacy ones first)."""
     kind = document_kind(document)
     report = Report(kind)
-    if kind in MANUAL_KINDS:
-        _check_manual(document, report)
-    elif kind == "call_template":
-        _check_template(document, "", report)
-        report.summary = f"{document.get('call_template_type')} call template"
-    elif kind == "template_list":
-        for index, item in enumerate(document):
-            _check_template(item, f"[{index}]", report)
-        report.summary = f"{len(document)} call templates"
-    else:
-        report.errors.append(
-            "(document): not a UTCP manual (an object with 'tools'), a call template (an object with "
-            "'call_template_type'), nor a legacy provider (with 'provider_type')"
-        )
+    _CHECKS.get(kind, _check_unknown)(document, report)
     return report
+
+
+def _check_unknown(document: Any, report: Report) -> None:
+    report.errors.append(
+        "(document): not a UTCP manual (an object with 'tools'), a call template (an object with "
+        "'call_template_type'), nor a legacy provider (with 'provider_type')"
+    )
+
+
+def _check_one_template(document: dict[str, Any], report: Report) -> None:
+    _check_template(document, "", report)
+    report.summary = f"{document.get('call_template_type')} call template"
+
+
+def _check_template_list(document: list[Any], report: Report) -> None:
+    for index, item in enumerate(document):
+        _check_template(item, f"[{index}]", report)
+    report.summary = f"{len(document)} call templates"
 
 
 def _check_manual(document: dict[str, Any], report: Report) -> None:
@@ -320,8 +325,6 @@ def _check_other_template(template: dict[str, Any], path: str, report: Report) -
     from utcp.data.call_template import CallTemplateSerializer
     from utcp.plugins.plugin_loader import ensure_plugins_initialized
 
-    from utcp_http_stream.cli.failures import describe
-
     ensure_plugins_initialized()  # the installed plugins' template types (utcp-http's "http"...)
     known = CallTemplateSerializer.call_template_serializers
     kind = template.get("call_template_type")
@@ -334,12 +337,17 @@ def _check_other_template(template: dict[str, Any], path: str, report: Report) -
     try:
         CallTemplateSerializer().validate_dict(copy.deepcopy(template))
     except Exception as exc:  # a foreign serializer may raise anything
-        cause = _validation_error_in(exc)
-        if cause is not None:
-            report.errors.extend(_pydantic_problems(cause, path))
-        else:
-            message, _code = describe(exc)
-            report.errors.append(f"{_where(path)}: {message}")
+        report.errors.extend(_serializer_problems(exc, path))
+
+
+def _serializer_problems(exc: Exception, path: str) -> list[str]:
+    """What a serializer's exception says: each problem of the pydantic
+    ValidationError it wrapped, else one line."""
+    cause = _validation_error_in(exc)
+    if cause is not None:
+        return _pydantic_problems(cause, path)
+    message, _code = describe(exc)
+    return [f"{_where(path)}: {message}"]
 
 
 def _validation_error_in(exc: BaseException) -> Any:
@@ -358,14 +366,19 @@ def _validation_error_in(exc: BaseException) -> Any:
 
 def _check_placeholders(value: Any, path: str, report: Report) -> None:
     """A ``${...}`` utcp can never fill (``${API-KEY}``): say what to rename it to."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_placeholders(item, _join(path, str(key)), report)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_placeholders(item, f"{path}[{index}]", report)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         _check_placeholder_names(value, path, report)
+    for item_path, item in _members(value, path):
+        _check_placeholders(item, item_path, report)
+
+
+def _members(value: Any, path: str) -> list[tuple[str, Any]]:
+    """The members of a JSON object or array with their paths; none of a scalar."""
+    if isinstance(value, dict):
+        return [(_join(path, str(key)), item) for key, item in value.items()]
+    if isinstance(value, list):
+        return [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    return []
 
 
 def _check_placeholder_names(text: str, path: str, report: Report) -> None:
@@ -440,6 +453,15 @@ def _join(path: str, key: str) -> str:
 def _where(path: str) -> str:
     """``path`` as shown in a message: ``(template)`` for the document itself."""
     return path or "(template)"
+
+
+#: what :func:`check_document` checks a document of each kind with
+_CHECKS = {
+    "manual": _check_manual,
+    "legacy_manual": _check_manual,
+    "call_template": _check_one_template,
+    "template_list": _check_template_list,
+}
 
 
 # -- the command -------------------------------------------------------------------------------
