@@ -21,7 +21,7 @@ __all__ = ["Console", "Progress", "format_bytes", "format_duration", "plural", "
 def wants_fancy(stream: IO[str]) -> bool:
     """True when ``stream`` is a terminal that may get colour and live bars
     (and rich, the ``cli`` extra, is installed)."""
-    if os.environ.get("NO_COLOR", "") != "" or os.environ.get("TERM") == "dumb":
+    if not _colour_allowed():
         return False
     if importlib.util.find_spec("rich") is None:
         return False
@@ -29,6 +29,11 @@ def wants_fancy(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _colour_allowed() -> bool:
+    """Neither ``NO_COLOR`` (set, non-empty) nor ``TERM=dumb`` asks for plain output."""
+    return os.environ.get("NO_COLOR", "") == "" and os.environ.get("TERM") != "dumb"
 
 
 def format_bytes(count: float) -> str:
@@ -274,9 +279,14 @@ class Progress:
 
 def _plain_table(title: str, columns: list[str], rows: list[list[str]]) -> list[str]:
     """A table's lines as plain text: title, header, rule, rows."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=False)]
+    widths = _widths([columns, *rows])
     rule = ["-" * width for width in widths]
     return [title, *(_aligned(cells, widths) for cells in (columns, rule, *rows))]
+
+
+def _widths(lines: list[list[str]]) -> list[int]:
+    """Each column's width: its widest cell."""
+    return [max(len(str(cell)) for cell in column) for column in zip(*lines, strict=False)]
 
 
 def _aligned(cells: list[str], widths: list[int]) -> str:

@@ -171,13 +171,18 @@ async def _demo_download(client: Any, console: Console) -> Meter:
                 digest.update(chunk)
                 progress.advance(len(chunk))
         written = target.stat().st_size
-    if digest.hexdigest() != expected or written != size:
-        raise CallFailed(
-            f"download check failed: got {written} bytes with sha256 {digest.hexdigest()}, "
-            f"expected {size} bytes with sha256 {expected}"
-        )
+    _check_download(written, digest.hexdigest(), size, expected)
     console.line(f"saved {format_bytes(written)} to a temp file; sha256 verified ({expected[:16]}...)", style="green")
     return meter
+
+
+def _check_download(written: int, sha256: str, size: int, expected: str) -> None:
+    """The saved file must have the size and sha256 the server announced."""
+    if sha256 != expected or written != size:
+        raise CallFailed(
+            f"download check failed: got {written} bytes with sha256 {sha256}, "
+            f"expected {size} bytes with sha256 {expected}"
+        )
 
 
 # -- serve-demo ---------------------------------------------------------------------------------

@@ -53,9 +53,13 @@ def describe(exc: BaseException) -> tuple[str, int]:
     described = _describe_own(exc) or _describe_utcp(exc) or _describe_os(exc)
     if described is not None:
         return described
-    name = type(exc).__name__
+    return _unexpected(exc), EXIT_FAILED
+
+
+def _unexpected(exc: BaseException) -> str:
+    """The message for an exception nothing else describes: its type and text."""
     text = printable_excerpt(str(exc), 300)
-    return f"unexpected {name}{': ' + text if text else ''} (run with --debug for the traceback)", EXIT_FAILED
+    return f"unexpected {type(exc).__name__}{': ' + text if text else ''} (run with --debug for the traceback)"
 
 
 def _describe_own(exc: BaseException) -> tuple[str, int] | None:

@@ -243,10 +243,7 @@ def _check_template(template: Any, path: str, report: Report) -> None:
         return
     kind = template.get("call_template_type")
     if kind is None:
-        hint = (
-            " (a legacy provider_type? run validate on the file to upgrade it)" if "provider_type" in template else ""
-        )
-        report.errors.append(f"{_join(path, 'call_template_type')}: missing{hint}")
+        report.errors.append(_missing_type(template, path))
         return
     if kind in _OUR_TYPES:
         _check_our_template(template, path, report)
@@ -255,14 +252,18 @@ def _check_template(template: Any, path: str, report: Report) -> None:
     _check_placeholders(template, path, report)
 
 
+def _missing_type(template: dict[str, Any], path: str) -> str:
+    """The error for a template without ``call_template_type`` (a hint when it is a provider)."""
+    hint = " (a legacy provider_type? run validate on the file to upgrade it)" if "provider_type" in template else ""
+    return f"{_join(path, 'call_template_type')}: missing{hint}"
+
+
 def _check_our_template(template: dict[str, Any], path: str, report: Report) -> None:
     from pydantic import ValidationError
 
     from utcp_http_stream.template import StreamableHttpCallTemplate
-    from utcp_http_stream.template_fields import unknown_fields
 
-    for unknown in unknown_fields(template, StreamableHttpCallTemplate.model_fields):
-        report.errors.append(f"{_join(path, unknown.name)}: {unknown.advice()}")
+    _check_unknown_fields(template, path, report)
     candidate = dict(template)
     auth = candidate.get("auth")
     if auth is not None and not _check_auth(auth, _join(path, "auth"), report):
@@ -274,6 +275,15 @@ def _check_our_template(template: dict[str, Any], path: str, report: Report) -> 
         return
     _check_urls(parsed.url, auth, path, report)
     _check_literal_secrets(template, path, report)
+
+
+def _check_unknown_fields(template: dict[str, Any], path: str, report: Report) -> None:
+    """Fields this plugin's template does not have, each with advice (a likely misspelling)."""
+    from utcp_http_stream.template import StreamableHttpCallTemplate
+    from utcp_http_stream.template_fields import unknown_fields
+
+    for unknown in unknown_fields(template, StreamableHttpCallTemplate.model_fields):
+        report.errors.append(f"{_join(path, unknown.name)}: {unknown.advice()}")
 
 
 def _check_urls(url: str, auth: Any, path: str, report: Report) -> None:
