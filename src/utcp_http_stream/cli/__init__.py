@@ -53,13 +53,17 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
-        # argparse stops collecting `key=value` positionals at the first
-        # option; let them continue after options (`call m t --json a=1`).
-        if args.command == "call" and not any(item.startswith("-") for item in extra):
-            args.pairs = [*args.pairs, *extra]
-        else:
+        if not _late_pairs(args, extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.pairs = [*args.pairs, *extra]
     return args
+
+
+def _late_pairs(args: argparse.Namespace, extra: list[str]) -> bool:
+    """Whether the arguments argparse left over are ``call``'s ``key=value``
+    pairs: it stops collecting positionals at the first option, and they
+    may continue after options (``call m t --json a=1``)."""
+    return args.command == "call" and not any(item.startswith("-") for item in extra)
 
 
 def _report(exc: Exception, console: Console, *, debug: bool) -> int:

@@ -26,11 +26,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from utcp_http_stream.cli.arguments import client_config, document_kind, load_json, parse_tool_args, split_pairs
+from utcp_http_stream.cli.arguments import (
+    MANUAL_KINDS,
+    TEMPLATE_KINDS,
+    client_config,
+    document_kind,
+    load_json,
+    parse_tool_args,
+    split_pairs,
+)
 from utcp_http_stream.cli.console import Console
 from utcp_http_stream.cli.failures import UsageError
-from utcp_http_stream.cli.manuals import parse_manual_file, register_template
-from utcp_http_stream.cli.sources import ManualName, check_source_url, manual_name, source_url
+from utcp_http_stream.cli.manuals import (
+    file_template,
+    parse_manual_file,
+    register_template,
+    url_template,
+)
+from utcp_http_stream.cli.sources import ManualName, manual_name, source_url
 from utcp_http_stream.cli.streaming import StreamRenderer
 from utcp_http_stream.cli.variables import resolve_template, variables_of
 
@@ -44,23 +57,17 @@ async def run_call(args: argparse.Namespace, console: Console) -> int:
     config = client_config(args.env_file)
     url = source_url(args.manual)
     if url is not None:
-        check_source_url(url)
-        name = manual_name(args.name, url=url)
-        template = {"name": name.value, "call_template_type": "streamable_http", "url": url}
+        template, name = url_template(url, args.name)
         return await _call_through_client(args, console, template, name, config)
 
     document = load_json(args.manual)
     kind = document_kind(document)
-    if kind in ("manual", "legacy_manual"):
+    if kind in MANUAL_KINDS:
         name = manual_name(args.name, path=args.manual)
         tool = _tool_of_manual_file(args, document, name)
         return await _call_tool(args, console, tool, name, config)
-    if kind in ("call_template", "legacy_provider"):
-        from utcp_http_stream.manual import upgrade_legacy_provider
-
-        template = upgrade_legacy_provider(document) if kind == "legacy_provider" else dict(document)
-        name = manual_name(args.name, template_name=template.get("name"), path=args.manual)
-        template["name"] = name.value
+    if kind in TEMPLATE_KINDS:
+        template, name = file_template(document, kind, args.name, args.manual)
         return await _call_through_client(args, console, template, name, config)
     raise UsageError(
         f"{args.manual}: not a UTCP manual (an object with 'tools') nor a manual call template "
@@ -104,14 +111,19 @@ async def _call_through_client(
     client = await UtcpClient.create(config=config)
     try:
         result = await register_template(client, template_dict, name)
-        wanted = _short_tool_name(args.tool, name.value)
-        tool = next((t for t in result.manual.tools if t.name == f"{name.value}.{wanted}"), None)
-        if tool is None:
-            names = [t.name.removeprefix(name.value + ".") for t in result.manual.tools]
-            raise UsageError(_no_such_tool(wanted, names, args.manual))
+        tool = _registered_tool(result.manual.tools, _short_tool_name(args.tool, name.value), name, args.manual)
         return await _call_tool(args, console, tool, name, config, client=client)
     finally:
         await client.close()
+
+
+def _registered_tool(tools: list[Any], wanted: str, name: ManualName, source: str) -> Any:
+    """Tool ``wanted`` of the manual registered as ``name`` (its tools
+    carry the ``name.`` prefix); a usage error when it has none."""
+    tool = next((t for t in tools if t.name == f"{name.value}.{wanted}"), None)
+    if tool is None:
+        raise UsageError(_no_such_tool(wanted, [_short_tool_name(t.name, name.value) for t in tools], source))
+    return tool
 
 
 async def _call_tool(
@@ -141,12 +153,7 @@ async def _call_tool(
                 "streamable_http tools of a manual file (register the manual with a UtcpClient for other protocols)"
             )
         with _renderer(args, console, tokens=tokens, label=short) as renderer:
-            stream = client.call_tool_streaming(f"{name.value}.{short}", tool_args)
-            try:
-                async for item in stream:
-                    renderer.feed(item)
-            finally:
-                await stream.aclose()
+            await _feed_client_stream(client, f"{name.value}.{short}", tool_args, renderer)
         return 0
     with variables_of(name):
         template = resolve_template(template, config, name.value)
@@ -155,24 +162,38 @@ async def _call_tool(
     )
 
 
+async def _feed_client_stream(client: Any, tool: str, tool_args: dict[str, Any], renderer: StreamRenderer) -> None:
+    """Render a tool of another protocol as UtcpClient streams it."""
+    stream = client.call_tool_streaming(tool, tool_args)
+    try:
+        async for item in stream:
+            renderer.feed(item)
+    finally:
+        await stream.aclose()
+
+
 # -- request ----------------------------------------------------------------------------
 
 
 async def run_request(args: argparse.Namespace, console: Console) -> int:
+    headers = _header_options(args.header)
+    args.url = source_url(args.url) or args.url  # 127.0.0.1:8765/x works as in discover and call
+    template, tool_args = _request_template(args, headers)
+    parsed = _validated(template)
+    label = urlsplit(args.url).path.rstrip("/").rsplit("/", 1)[-1] or "response"
+    return await _stream_and_render(args, console, parsed, tool_args, tokens=bool(args.select), label=label)
+
+
+def _validated(template: dict[str, Any]) -> Any:
+    """``request``'s call template as this plugin's model; invalid options are a usage error."""
     from pydantic import ValidationError
 
     from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 
-    headers = _header_options(args.header)
-    args.url = source_url(args.url) or args.url  # 127.0.0.1:8765/x works as in discover and call
-    template, tool_args = _request_template(args, headers)
     try:
-        parsed = StreamableHttpCallTemplate.model_validate(template)
+        return StreamableHttpCallTemplate.model_validate(template)
     except ValidationError as exc:
         raise UsageError(format_validation_error(exc)) from None
-
-    label = urlsplit(args.url).path.rstrip("/").rsplit("/", 1)[-1] or "response"
-    return await _stream_and_render(args, console, parsed, tool_args, tokens=bool(args.select), label=label)
 
 
 def _request_template(args: argparse.Namespace, headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -193,13 +214,17 @@ def _request_template(args: argparse.Namespace, headers: dict[str, str]) -> tupl
         template["headers"] = headers
     if args.select:
         template["select"] = args.select
-    tool_args: dict[str, Any] = {}
-    if args.body is not None:
-        body, content_type = _body(args.body)
-        template["body_field"] = "body"
-        template["content_type"] = args.content_type or content_type
-        tool_args["body"] = body
+    body_fields, tool_args = _body_options(args)
+    template.update(body_fields)
     return template, tool_args
+
+
+def _body_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The template fields and the tool arguments of ``--body`` (none without it)."""
+    if args.body is None:
+        return {}, {}
+    body, content_type = _body(args.body)
+    return {"body_field": "body", "content_type": args.content_type or content_type}, {"body": body}
 
 
 def _header_options(options: list[str]) -> dict[str, str]:
@@ -244,21 +269,22 @@ def _body(text: str) -> tuple[Any, str]:
     """The body and its default Content-Type: a JSON object or array is sent
     as JSON; anything else (other JSON, plain text, a file's bytes) as it is.
     ``@path`` reads the body from a file."""
-    raw: str | bytes = text
-    if text.startswith("@"):
-        try:
-            raw = Path(text[1:]).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"--body {text}: {exc.strerror or exc}") from None
+    raw = _body_source(text)
     try:
         value = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        if isinstance(raw, bytes):
-            return raw, "application/octet-stream"
-        return raw, "text/plain; charset=utf-8"
-    if isinstance(value, dict | list):
-        return value, "application/json"
-    return raw, "application/json"
+        return raw, "application/octet-stream" if isinstance(raw, bytes) else "text/plain; charset=utf-8"
+    return (value if isinstance(value, dict | list) else raw), "application/json"
+
+
+def _body_source(text: str) -> str | bytes:
+    """``--body`` as typed, or the bytes of the file ``@path`` names."""
+    if not text.startswith("@"):
+        return text
+    try:
+        return Path(text[1:]).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--body {text}: {exc.strerror or exc}") from None
 
 
 # -- shared helpers ------------------------------------------------------------------------

@@ -15,13 +15,13 @@ import sys
 import time
 from typing import IO, Any
 
-__all__ = ["Console", "Progress", "format_bytes", "format_duration", "wants_fancy"]
+__all__ = ["Console", "Progress", "format_bytes", "format_duration", "plural", "wants_fancy"]
 
 
 def wants_fancy(stream: IO[str]) -> bool:
     """True when ``stream`` is a terminal that may get colour and live bars
     (and rich, the ``cli`` extra, is installed)."""
-    if os.environ.get("NO_COLOR", "") != "" or os.environ.get("TERM") == "dumb":
+    if not _colour_allowed():
         return False
     if importlib.util.find_spec("rich") is None:
         return False
@@ -31,14 +31,19 @@ def wants_fancy(stream: IO[str]) -> bool:
         return False
 
 
+def _colour_allowed() -> bool:
+    """Neither ``NO_COLOR`` (set, non-empty) nor ``TERM=dumb`` asks for plain output."""
+    return os.environ.get("NO_COLOR", "") == "" and os.environ.get("TERM") != "dumb"
+
+
 def format_bytes(count: float) -> str:
     """``1536`` -> ``1.5 KiB``: binary units, as download tools show them."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover - loop always returns
+    value, unit = float(count), "B"
+    for larger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def format_duration(seconds: float | None) -> str:
@@ -49,6 +54,11 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds:.2f} s"
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 tool``, ``3 tools``."""
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
 class Console:
     """The CLI's two output streams and how fancy each may be."""
 
@@ -57,21 +67,16 @@ class Console:
         self.stderr = stderr or sys.stderr
         self.fancy_out = wants_fancy(self.stdout)
         self.fancy_err = wants_fancy(self.stderr)
-        self._rich_out: Any = None
-        self._rich_err: Any = None
+        self._rich: dict[bool, Any] = {}  # err -> rich console
 
     # -- rich consoles, created on first use ------------------------------------
 
     def rich(self, *, err: bool = False) -> Any:
         from rich.console import Console as RichConsole
 
-        if err:
-            if self._rich_err is None:
-                self._rich_err = RichConsole(file=self.stderr, highlight=False, soft_wrap=True)
-            return self._rich_err
-        if self._rich_out is None:
-            self._rich_out = RichConsole(file=self.stdout, highlight=False, soft_wrap=True)
-        return self._rich_out
+        if err not in self._rich:
+            self._rich[err] = RichConsole(file=self.stderr if err else self.stdout, highlight=False, soft_wrap=True)
+        return self._rich[err]
 
     # -- stdout -------------------------------------------------------------------
 
@@ -87,8 +92,7 @@ class Console:
 
             self.rich().print(Text(text, style=style))
         else:
-            self.stdout.write(text + "\n")
-            self.stdout.flush()
+            self.write(text + "\n")
 
     def heading(self, text: str) -> None:
         if self.fancy_out:
@@ -111,20 +115,8 @@ class Console:
         if self.fancy_out:
             self._rich_table(title, columns, rows)
             return
-        widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=False)]
-
-        def render(cells: list[str]) -> str:
-            parts = [
-                str(cell).ljust(width) if index == 0 else str(cell).rjust(width)
-                for index, (cell, width) in enumerate(zip(cells, widths, strict=False))
-            ]
-            return "  ".join(parts).rstrip()
-
-        self.line(title)
-        self.line(render(columns))
-        self.line(render(["-" * width for width in widths]))
-        for row in rows:
-            self.line(render(row))
+        for text in _plain_table(title, columns, rows):
+            self.line(text)
 
     # -- stderr -------------------------------------------------------------------
 
@@ -177,39 +169,43 @@ class Progress:
         if self.fancy:
             from rich import progress as rp
 
-            if self.unit == "bytes" and not self.total:
-                # Length unknown: no bar to fill, just the bytes so far and the rate.
-                columns = [
-                    rp.TextColumn("{task.description}"),
-                    rp.SpinnerColumn(),
-                    rp.TextColumn("{task.fields[done]}", style="green"),
-                    rp.TextColumn("{task.fields[rate]}", style="red"),
-                    rp.TimeElapsedColumn(),
-                ]
-            elif self.unit == "bytes":
-                # Binary units throughout: rich's TransferSpeedColumn would
-                # show MB/s beside the MiB of DownloadColumn.
-                columns = [
-                    rp.TextColumn("{task.description}"),
-                    rp.BarColumn(),
-                    rp.TaskProgressColumn(),
-                    rp.DownloadColumn(binary_units=True),
-                    rp.TextColumn("{task.fields[rate]}", style="red"),
-                    rp.TextColumn("ETA"),
-                    rp.TimeRemainingColumn(),
-                ]
-            else:
-                columns = [
-                    rp.TextColumn("{task.description}"),
-                    rp.BarColumn(),
-                    rp.TaskProgressColumn(),
-                    rp.MofNCompleteColumn(),
-                    rp.TextColumn("{task.fields[message]}", style="dim"),
-                ]
-            self._bar = rp.Progress(*columns, console=self.console.rich(err=self.err), transient=False)
+            self._bar = rp.Progress(*self._columns(), console=self.console.rich(err=self.err), transient=False)
             self._bar.start()
             self._task = self._bar.add_task(self.description, total=self.total, message="", done="", rate="")
         return self
+
+    def _columns(self) -> list[Any]:
+        """The rich bar's columns for this task's unit and total."""
+        from rich import progress as rp
+
+        if self.unit == "bytes" and not self.total:
+            # Length unknown: no bar to fill, just the bytes so far and the rate.
+            return [
+                rp.TextColumn("{task.description}"),
+                rp.SpinnerColumn(),
+                rp.TextColumn("{task.fields[done]}", style="green"),
+                rp.TextColumn("{task.fields[rate]}", style="red"),
+                rp.TimeElapsedColumn(),
+            ]
+        if self.unit == "bytes":
+            # Binary units throughout: rich's TransferSpeedColumn would
+            # show MB/s beside the MiB of DownloadColumn.
+            return [
+                rp.TextColumn("{task.description}"),
+                rp.BarColumn(),
+                rp.TaskProgressColumn(),
+                rp.DownloadColumn(binary_units=True),
+                rp.TextColumn("{task.fields[rate]}", style="red"),
+                rp.TextColumn("ETA"),
+                rp.TimeRemainingColumn(),
+            ]
+        return [
+            rp.TextColumn("{task.description}"),
+            rp.BarColumn(),
+            rp.TaskProgressColumn(),
+            rp.MofNCompleteColumn(),
+            rp.TextColumn("{task.fields[message]}", style="dim"),
+        ]
 
     def update(self, completed: float, *, total: float | None = None, message: str | None = None) -> None:
         self.completed = completed
@@ -227,19 +223,22 @@ class Progress:
                 rate=self._rate_text(),
             )
             return
-        if self.total:
-            while self._next_quarter <= 4 and completed >= self.total * self._next_quarter / 4:
-                self._plain(f"{25 * self._next_quarter:3d}%")
-                self._next_quarter += 1
+        self._plain_quarters()
+
+    def _plain_quarters(self) -> None:
+        """Without a bar: a line for each quarter of a known total reached."""
+        while self.total and self._next_quarter <= 4 and self.completed >= self.total * self._next_quarter / 4:
+            self._plain(f"{25 * self._next_quarter:3d}%")
+            self._next_quarter += 1
 
     def advance(self, amount: float, *, message: str | None = None) -> None:
         self.update(self.completed + amount, message=message)
 
     def _plain_done(self) -> str:
         """How far a byte transfer is: done, total, rate and, when known, the ETA."""
-        rate = self._rate()
-        done = f"{format_bytes(self.completed)} of {format_bytes(self.total or 0)}, {self._rate_text()}"
-        left = (self.total or 0) - self.completed
+        rate, total = self._rate(), self.total or 0
+        done = f"{format_bytes(self.completed)} of {format_bytes(total)}, {self._rate_text()}"
+        left = total - self.completed
         if left > 0 and rate > 0:
             done += f", ETA {format_duration(left / rate)}"
         return done
@@ -258,6 +257,10 @@ class Progress:
             text = f"  {self.description} {percent}  {int(self.completed)}/{int(self.total or 0)}"
             if self.message:
                 text += f"  {self.message}"
+        self._say(text)
+
+    def _say(self, text: str) -> None:
+        """A plain line where this task reports: stderr or stdout."""
         (self.console.status if self.err else self.console.line)(text)
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -265,11 +268,34 @@ class Progress:
             self._bar.stop()
             self._bar = None
         elif exc_type is None and not self.total:
-            elapsed = time.perf_counter() - self._started
-            amount = format_bytes(self.completed) if self.unit == "bytes" else f"{int(self.completed)} steps"
-            (self.console.status if self.err else self.console.line)(
-                f"  {self.description} {amount} in {format_duration(elapsed)}"
-            )
+            self._plain_total()
+
+    def _plain_total(self) -> None:
+        """Without a bar or a known total, at the end: how much, in how long."""
+        elapsed = time.perf_counter() - self._started
+        amount = format_bytes(self.completed) if self.unit == "bytes" else f"{int(self.completed)} steps"
+        self._say(f"  {self.description} {amount} in {format_duration(elapsed)}")
+
+
+def _plain_table(title: str, columns: list[str], rows: list[list[str]]) -> list[str]:
+    """A table's lines as plain text: title, header, rule, rows."""
+    widths = _widths([columns, *rows])
+    rule = ["-" * width for width in widths]
+    return [title, *(_aligned(cells, widths) for cells in (columns, rule, *rows))]
+
+
+def _widths(lines: list[list[str]]) -> list[int]:
+    """Each column's width: its widest cell."""
+    return [max(len(str(cell)) for cell in column) for column in zip(*lines, strict=False)]
+
+
+def _aligned(cells: list[str], widths: list[int]) -> str:
+    """One table line: the first cell left-aligned, the rest right-aligned."""
+    parts = [
+        str(cell).ljust(width) if index == 0 else str(cell).rjust(width)
+        for index, (cell, width) in enumerate(zip(cells, widths, strict=False))
+    ]
+    return "  ".join(parts).rstrip()
 
 
 def _escape(text: str) -> str:

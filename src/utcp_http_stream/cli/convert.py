@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from utcp_http_stream.cli.console import Console
+from utcp_http_stream.cli.console import Console, plural
 from utcp_http_stream.cli.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 __all__ = ["VALIDATE_ORIGIN", "auth_summary", "manual_dict", "run_convert", "validate_openapi_file"]
@@ -32,14 +32,18 @@ def run_convert(args: argparse.Namespace, console: Console) -> int:
     result = _convert(args.spec, body, content_type, args.base_url or source_url)
     for error in result.errors:
         console.warning(error)
-    text = json.dumps(manual_dict(result.manual), indent=2, ensure_ascii=False) + "\n"
-    count = len(result.manual.tools)
-    if args.output and args.output != "-":
-        Path(args.output).write_text(text, encoding="utf-8")
-        console.status(f"wrote {count} tool{'s' if count != 1 else ''} to {args.output}", style="green")
+    _write_manual(result.manual, args.output, console)
+    return EXIT_OK if result.manual.tools else EXIT_FAILED
+
+
+def _write_manual(manual: Any, output: str | None, console: Console) -> None:
+    """The manual as a JSON file: to ``output``, or stdout when that is None or ``-``."""
+    text = json.dumps(manual_dict(manual), indent=2, ensure_ascii=False) + "\n"
+    if output and output != "-":
+        Path(output).write_text(text, encoding="utf-8")
+        console.status(f"wrote {plural(len(manual.tools), 'tool')} to {output}", style="green")
     else:
         console.write(text)
-    return EXIT_OK if count else EXIT_FAILED
 
 
 def manual_dict(manual: Any) -> dict[str, Any]:
@@ -68,11 +72,7 @@ def _tool_dict(tool: Any) -> dict[str, Any]:
 def validate_openapi_file(path: Path, console: Console) -> int | None:
     """``validate`` for an OpenAPI file: its conversion problems as warnings
     and a summary; ``None`` when the file is not an OpenAPI document."""
-    try:
-        body = path.read_bytes()
-    except OSError:
-        return None  # the JSON path reports it
-    document = _sniff(body)
+    document = _openapi_document(path)
     if document is None:
         return None
     from utcp_http_stream.openapi import convert_openapi
@@ -85,8 +85,7 @@ def validate_openapi_file(path: Path, console: Console) -> int | None:
     for error in result.errors:
         console.warning(f"{path}: {error}")
     version = document.get("openapi") or f"Swagger {document.get('swagger')}"
-    tools = len(result.manual.tools)
-    console.line(f"OK {path}: OpenAPI {version} document, {tools} tool{'s' if tools != 1 else ''}", style="green")
+    console.line(f"OK {path}: OpenAPI {version} document, {plural(len(result.manual.tools), 'tool')}", style="green")
     return EXIT_OK
 
 
@@ -95,15 +94,26 @@ def auth_summary(auth: Any) -> str:
     variables it reads, never a value."""
     kind = getattr(auth, "auth_type", "auth")
     where = getattr(auth, "var_name", None)
-    names = [name for field in _AUTH_FIELDS for name in _PLACEHOLDER.findall(str(getattr(auth, field, "") or ""))]
+    names = _auth_variables(auth)
     text = f"{kind} {where}" if where else str(kind)
     return text + (f" (set {', '.join('${' + name + '}' for name in names)})" if names else "")
 
 
-def _sniff(body: bytes) -> dict[str, Any] | None:
+def _auth_variables(auth: Any) -> list[str]:
+    """The ``${VAR}`` names the auth's credential fields hold, in field order."""
+    return [name for field in _AUTH_FIELDS for name in _PLACEHOLDER.findall(str(getattr(auth, field, "") or ""))]
+
+
+def _openapi_document(path: Path) -> dict[str, Any] | None:
+    """The OpenAPI document in ``path``; None when the file is unreadable
+    (the JSON path reports it) or holds no OpenAPI document."""
     from utcp_http_stream.documents import DocumentError, load_document
     from utcp_http_stream.openapi import is_openapi
 
+    try:
+        body = path.read_bytes()
+    except OSError:
+        return None
     try:
         document = load_document(body)
     except DocumentError:
@@ -112,8 +122,19 @@ def _sniff(body: bytes) -> dict[str, Any] | None:
 
 
 def _convert(spec: str, body: bytes, content_type: str | None, source_url: str | None) -> Any:
+    from utcp_http_stream.openapi import convert_openapi
+
+    document = _load_openapi(spec, body, content_type)
+    try:
+        return convert_openapi(document, source_url=source_url)
+    except ValueError as exc:
+        raise UsageError(f"{spec}: {exc}") from None
+
+
+def _load_openapi(spec: str, body: bytes, content_type: str | None) -> dict[str, Any]:
+    """SPEC's document, which must be OpenAPI or Swagger (a usage error otherwise)."""
     from utcp_http_stream.documents import DocumentError, load_document
-    from utcp_http_stream.openapi import convert_openapi, is_openapi
+    from utcp_http_stream.openapi import is_openapi
 
     try:
         document = load_document(body, content_type)
@@ -121,18 +142,20 @@ def _convert(spec: str, body: bytes, content_type: str | None, source_url: str |
         raise UsageError(f"{spec}: {exc}") from None
     if not is_openapi(document):
         raise UsageError(f"{spec}: not an OpenAPI or Swagger document (no top-level 'openapi' or 'swagger' key)")
-    try:
-        return convert_openapi(document, source_url=source_url)
-    except ValueError as exc:
-        raise UsageError(f"{spec}: {exc}") from None
+    return document
 
 
 def _read_spec(spec: str) -> tuple[bytes, str | None, str | None]:
     """(body, Content-Type, URL) of a URL, or (bytes, None, None) of a file."""
     if spec.startswith(("http://", "https://")):
         return asyncio.run(_fetch(spec))
+    return _read_file(spec), None, None
+
+
+def _read_file(spec: str) -> bytes:
+    """The bytes of the file ``spec``; an unreadable one is a usage error."""
     try:
-        return Path(spec).read_bytes(), None, None
+        return Path(spec).read_bytes()
     except FileNotFoundError:
         raise UsageError(f"{spec}: no such file") from None
     except OSError as exc:

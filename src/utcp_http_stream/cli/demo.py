@@ -10,7 +10,7 @@ import json
 import signal
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from utcp_http_stream.cli.console import Console, format_bytes, format_duration
 from utcp_http_stream.cli.failures import CallFailed
 
 __all__ = ["run_demo", "run_serve_demo"]
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Meter:
@@ -35,12 +37,7 @@ class Meter:
         if self.first is None:
             self.first = time.perf_counter() - self.started
         self.items += 1
-        if isinstance(item, bytes | bytearray | memoryview):
-            self.bytes += len(item)
-        elif isinstance(item, str):
-            self.bytes += len(item.encode("utf-8"))
-        else:
-            self.bytes += len(json.dumps(item, separators=(",", ":")).encode("utf-8"))
+        self.bytes += _size(item)
 
     def done(self) -> None:
         self.ended = time.perf_counter() - self.started
@@ -55,6 +52,14 @@ class Meter:
         ]
 
 
+def _size(item: Any) -> int:
+    """An item's size in bytes: as received, UTF-8 text, or compact JSON."""
+    if isinstance(item, bytes | bytearray | memoryview):
+        return len(item)
+    text = item if isinstance(item, str) else json.dumps(item, separators=(",", ":"))
+    return len(text.encode("utf-8"))
+
+
 async def _items(client: Any, tool: str, args: dict[str, Any], meter: Meter) -> AsyncIterator[Any]:
     stream = client.call_tool_streaming(tool, args)
     try:
@@ -67,7 +72,6 @@ async def _items(client: Any, tool: str, args: dict[str, Any], meter: Meter) -> 
 
 
 async def run_demo(args: argparse.Namespace, console: Console) -> int:
-    from utcp.data.call_template import CallTemplateSerializer
     from utcp.utcp_client import UtcpClient
 
     from utcp_http_stream.demo import DemoServer
@@ -78,16 +82,7 @@ async def run_demo(args: argparse.Namespace, console: Console) -> int:
         console.line(f"demo server: {server.base_url} (manual at {server.manual_url})")
         client = await UtcpClient.create(config={})
         try:
-            # The generic serializer: the plugin's entry point registered
-            # "streamable_http" when UtcpClient.create() loaded the plugins.
-            template = CallTemplateSerializer().validate_dict(
-                {"name": "demo", "call_template_type": "streamable_http", "url": server.manual_url}
-            )
-            result = await client.register_manual(template)
-            if not result.success:
-                raise CallFailed(f"could not register the demo manual: {'; '.join(result.errors)}")
-            names = ", ".join(tool.name for tool in result.manual.tools)
-            console.line(f"registered {len(result.manual.tools)} tools: {names}")
+            await _register_demo(client, server.manual_url, console)
             meters = [
                 await _demo_chat(client, console, args.prompt),
                 await _demo_job(client, console),
@@ -105,6 +100,22 @@ async def run_demo(args: argparse.Namespace, console: Console) -> int:
     )
     console.line(f"all tools streamed OK in {format_duration(time.perf_counter() - total_started)}", style="green")
     return 0
+
+
+async def _register_demo(client: Any, manual_url: str, console: Console) -> None:
+    """Register the demo manual as ``demo`` and say which tools it has."""
+    from utcp.data.call_template import CallTemplateSerializer
+
+    # The generic serializer: the plugin's entry point registered
+    # "streamable_http" when UtcpClient.create() loaded the plugins.
+    template = CallTemplateSerializer().validate_dict(
+        {"name": "demo", "call_template_type": "streamable_http", "url": manual_url}
+    )
+    result = await client.register_manual(template)
+    if not result.success:
+        raise CallFailed(f"could not register the demo manual: {'; '.join(result.errors)}")
+    names = ", ".join(tool.name for tool in result.manual.tools)
+    console.line(f"registered {len(result.manual.tools)} tools: {names}")
 
 
 async def _demo_chat(client: Any, console: Console, prompt: str) -> Meter:
@@ -160,13 +171,18 @@ async def _demo_download(client: Any, console: Console) -> Meter:
                 digest.update(chunk)
                 progress.advance(len(chunk))
         written = target.stat().st_size
-    if digest.hexdigest() != expected or written != size:
-        raise CallFailed(
-            f"download check failed: got {written} bytes with sha256 {digest.hexdigest()}, "
-            f"expected {size} bytes with sha256 {expected}"
-        )
+    _check_download(written, digest.hexdigest(), size, expected)
     console.line(f"saved {format_bytes(written)} to a temp file; sha256 verified ({expected[:16]}...)", style="green")
     return meter
+
+
+def _check_download(written: int, sha256: str, size: int, expected: str) -> None:
+    """The saved file must have the size and sha256 the server announced."""
+    if sha256 != expected or written != size:
+        raise CallFailed(
+            f"download check failed: got {written} bytes with sha256 {sha256}, "
+            f"expected {size} bytes with sha256 {expected}"
+        )
 
 
 # -- serve-demo ---------------------------------------------------------------------------------
@@ -174,33 +190,53 @@ async def _demo_download(client: Any, console: Console) -> Meter:
 
 async def run_serve_demo(args: argparse.Namespace, console: Console) -> int:
     from utcp_http_stream.demo import DemoServer
-    from utcp_http_stream.security import is_loopback_host
 
     server = DemoServer(args.host, args.port)
+    await _listen(server, args.host, args.port)
+    stop = asyncio.Event()
+    try:
+        with _set_on_signals(stop):
+            _print_serving(server, args.host, console)
+            await stop.wait()
+    finally:
+        await server.close()
+    console.status("demo server stopped")
+    return 0
+
+
+async def _listen(server: Any, host: str, port: int) -> None:
+    """Start ``server``; a port it cannot listen on is a :class:`CallFailed`."""
     try:
         await server.start()
     except OSError as exc:
         raise CallFailed(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-            + ("; pass --port 0 for a free port" if args.port else "")
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            + ("; pass --port 0 for a free port" if port else "")
         ) from None
-    stop = asyncio.Event()
+
+
+@contextlib.contextmanager
+def _set_on_signals(event: asyncio.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``event`` (where the loop can handle signals)."""
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in _STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, event.set)
     try:
-        console.line(f"demo server listening on {server.base_url}")
-        console.line(f"manual: {server.manual_url}")
-        console.line(f"stats:  {server.base_url}/stats")
-        if args.host not in ("0.0.0.0", "::") and not is_loopback_host(args.host):
-            console.warning("the manual's tool URLs are plain http to a non-loopback host; clients will refuse them")
-        console.status("press Ctrl-C to stop")
-        await stop.wait()
+        yield
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
-        await server.close()
-    console.status("demo server stopped")
-    return 0
+
+
+def _print_serving(server: Any, host: str, console: Console) -> None:
+    """Where the server listens, and a warning when clients will refuse its tool URLs."""
+    from utcp_http_stream.security import is_loopback_host
+
+    console.line(f"demo server listening on {server.base_url}")
+    console.line(f"manual: {server.manual_url}")
+    console.line(f"stats:  {server.base_url}/stats")
+    if host not in ("0.0.0.0", "::") and not is_loopback_host(host):
+        console.warning("the manual's tool URLs are plain http to a non-loopback host; clients will refuse them")
+    console.status("press Ctrl-C to stop")

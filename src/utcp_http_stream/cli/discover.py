@@ -13,22 +13,23 @@ import argparse
 import json
 from typing import Any
 
-from utcp_http_stream.cli.arguments import client_config, document_kind, load_json
-from utcp_http_stream.cli.console import Console
+from utcp_http_stream.cli.arguments import MANUAL_KINDS, TEMPLATE_KINDS, client_config, document_kind, load_json
+from utcp_http_stream.cli.console import Console, plural
 from utcp_http_stream.cli.failures import UsageError
-from utcp_http_stream.cli.manuals import parse_manual_file, register_template
-from utcp_http_stream.cli.sources import ManualName, check_source_url, manual_name, source_url
+from utcp_http_stream.cli.manuals import (
+    file_template,
+    parse_manual_file,
+    register_template,
+    url_template,
+)
+from utcp_http_stream.cli.sources import ManualName, manual_name, source_url
 from utcp_http_stream.cli.variables import is_set, required_variables
 
 __all__ = ["describe_template", "run_discover"]
 
 
 async def run_discover(args: argparse.Namespace, console: Console) -> int:
-    url = source_url(args.source)
-    if url is not None:
-        name, manual, errors, origin = await _discover_url(args, url)
-    else:
-        name, manual, errors, origin = await _discover_file(args)
+    name, manual, errors, origin = await _discover(args)
     for error in errors:
         console.warning(f"skipped {error}")
     tools = manual.tools
@@ -42,11 +43,17 @@ async def run_discover(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+async def _discover(args: argparse.Namespace) -> tuple[ManualName, Any, list[str], str]:
+    """(manual name, manual, per-tool errors, origin) of SOURCE, a URL or a file."""
+    url = source_url(args.source)
+    if url is not None:
+        return await _discover_url(args, url)
+    return await _discover_file(args)
+
+
 async def _discover_url(args: argparse.Namespace, url: str) -> tuple[ManualName, Any, list[str], str]:
     """(manual name, manual, per-tool errors, origin) of a manual served at ``url``."""
-    check_source_url(url)
-    name = manual_name(args.name, url=url)
-    template_dict: dict[str, Any] = {"name": name.value, "call_template_type": "streamable_http", "url": url}
+    template_dict, name = url_template(url, args.name)
     manual, errors = await _register(template_dict, name, args.env_file)
     return name, manual, errors, url
 
@@ -56,18 +63,14 @@ async def _discover_file(args: argparse.Namespace) -> tuple[ManualName, Any, lis
     call template (v1 or legacy provider), registered through UtcpClient."""
     document = load_json(args.source)
     kind = document_kind(document)
-    if kind in ("manual", "legacy_manual"):
+    if kind in MANUAL_KINDS:
         manual, errors = _read_manual(args.source, document)
         return manual_name(args.name, path=args.source), manual, errors, args.source
-    if kind not in ("call_template", "legacy_provider"):
+    if kind not in TEMPLATE_KINDS:
         raise UsageError(
             f"{args.source}: discover needs a /utcp URL, a manual call template file or a UTCP manual file"
         )
-    from utcp_http_stream.manual import upgrade_legacy_provider
-
-    template_dict = upgrade_legacy_provider(document) if kind == "legacy_provider" else dict(document)
-    name = manual_name(args.name, template_name=template_dict.get("name"), path=args.source)
-    template_dict["name"] = name.value
+    template_dict, name = file_template(document, kind, args.name, args.source)
     manual, errors = await _register(template_dict, name, args.env_file)
     return name, manual, errors, str(template_dict.get("url") or args.source)
 
@@ -103,8 +106,7 @@ def _manual_json(manual: Any) -> dict[str, Any]:
 
 
 def _print_tools(console: Console, tools: list[Any], name: ManualName, origin: str, env_file: str | None) -> None:
-    count = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}"
-    console.line(f"manual {name.value!r} from {origin}: {count}", style="bold")
+    console.line(f"manual {name.value!r} from {origin}: {plural(len(tools), 'tool')}", style="bold")
     if name.origin != "--name":
         console.line(f"{name.explain()[0].upper()}{name.explain()[1:]}.", style="dim")
     for tool in tools:
@@ -121,28 +123,40 @@ def _print_tool(console: Console, tool: Any, name: ManualName, env_file: str | N
         console.line(f"  {tool.description}")
     console.line(f"  inputs: {describe_inputs(tool.inputs.model_dump(by_alias=True, exclude_none=True))}")
     console.line(f"  call:   {describe_template(tool.tool_call_template)}", style="dim")
-    variables = required_variables(tool.tool_call_template, name.value)
+    _print_needs(console, tool.tool_call_template, name, env_file)
+
+
+def _print_needs(console: Console, template: Any, name: ManualName, env_file: str | None) -> None:
+    """The variables the call template reads, each marked when not set."""
+    variables = required_variables(template, name.value)
     if variables:
         shown = ", ".join(f"{var}{'' if is_set(var, env_file) else ' (not set)'}" for var in variables)
         console.line(f"  needs:  {shown}")
 
 
 def describe_template(template: Any) -> str:
-    kind = template.call_template_type
+    """``POST https://host/path  [streamable_http, sse, select ..., auth ...]``;
+    just the type for a template without a URL."""
     url = getattr(template, "url", None)
     if url is None:
-        return kind
+        return template.call_template_type
     from utcp_http_stream.security import redact_url
 
-    text = f"{getattr(template, 'http_method', 'GET')} {redact_url(url)}  [{kind}"
+    traits = ", ".join(_traits(template))
+    return f"{getattr(template, 'http_method', 'GET')} {redact_url(url)}  [{traits}]"
+
+
+def _traits(template: Any) -> list[str]:
+    """A template's type, then its stream format, select and auth when set."""
+    traits = [f"{template.call_template_type}"]
     fmt = getattr(template, "stream_format", None)
     if fmt:
-        text += f", {fmt}"
+        traits.append(f"{fmt}")
     select = getattr(template, "select", None)
     if select:
-        text += f", select {select}"
+        traits.append(f"select {select}")
     if getattr(template, "auth", None) is not None:
         from utcp_http_stream.cli.convert import auth_summary
 
-        text += f", auth {auth_summary(template.auth)}"
-    return text + "]"
+        traits.append(f"auth {auth_summary(template.auth)}")
+    return traits

@@ -50,19 +50,27 @@ class CallFailed(CliError):
 
 def describe(exc: BaseException) -> tuple[str, int]:
     """The one-line message and exit code for an exception."""
+    described = _describe_own(exc) or _describe_utcp(exc) or _describe_os(exc)
+    if described is not None:
+        return described
+    return _unexpected(exc), EXIT_FAILED
+
+
+def _unexpected(exc: BaseException) -> str:
+    """The message for an exception nothing else describes: its type and text."""
+    text = printable_excerpt(str(exc), 300)
+    return f"unexpected {type(exc).__name__}{': ' + text if text else ''} (run with --debug for the traceback)"
+
+
+def _describe_own(exc: BaseException) -> tuple[str, int] | None:
+    """:func:`describe` for the CLI's and the plugin's errors, else None."""
     if isinstance(exc, CliError):
         return str(exc), exc.code
     if isinstance(exc, (TemplateError, InsecureUrlError)):
         return str(exc), EXIT_USAGE
     if isinstance(exc, HttpStreamError):
         return str(exc), EXIT_FAILED
-
-    described = _describe_utcp(exc) or _describe_os(exc)
-    if described is not None:
-        return described
-    name = type(exc).__name__
-    text = printable_excerpt(str(exc), 300)
-    return f"unexpected {name}{': ' + text if text else ''} (run with --debug for the traceback)", EXIT_FAILED
+    return None
 
 
 def _describe_utcp(exc: BaseException) -> tuple[str, int] | None:
@@ -88,14 +96,19 @@ def _describe_utcp(exc: BaseException) -> tuple[str, int] | None:
 
 def _describe_os(exc: BaseException) -> tuple[str, int] | None:
     """:func:`describe` for a missing file and other OS errors, else None."""
-    name = type(exc).__name__
     if isinstance(exc, FileNotFoundError):
         return f"{exc.filename}: no such file", EXIT_USAGE
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return f"{name}: {printable_excerpt(str(exc) or name, 300)}", EXIT_FAILED
-    if isinstance(exc, OSError):
-        return f"{printable_excerpt(str(exc) or name, 300)}", EXIT_FAILED
-    return None
+    if not isinstance(exc, OSError):
+        return None
+    name = type(exc).__name__
+    text = printable_excerpt(str(exc) or name, 300)
+    if isinstance(exc, (ConnectionError, TimeoutError)):  # OSErrors that say little without their name
+        return f"{name}: {text}", EXIT_FAILED
+    return text, EXIT_FAILED
+
+
+_TRACEBACK_FURNITURE = ("Traceback", "File ", "^", "~", "For further information")
+_EXCEPTION_MODULES = ("utcp.exceptions", "pydantic_core")
 
 
 def _last_line(text: str) -> str:
@@ -103,12 +116,14 @@ def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return "invalid document"
-    head = lines[0]
+    message = _message_line(lines)
+    return printable_excerpt(lines[0] if message is None else message, 400)
+
+
+def _message_line(lines: list[str]) -> str | None:
+    """The last line holding a message (not traceback furniture), without
+    its exception's module; None when there is none."""
     for line in reversed(lines):
-        if line.startswith(("Traceback", "File ", "^", "~", "For further information")):
-            continue
-        if ":" in line:
-            if line.startswith(("utcp.exceptions", "pydantic_core")):
-                line = line.split(":", 1)[1].strip()
-            return printable_excerpt(line if line != head else head, 400)
-    return printable_excerpt(head, 400)
+        if ":" in line and not line.startswith(_TRACEBACK_FURNITURE):
+            return line.split(":", 1)[1].strip() if line.startswith(_EXCEPTION_MODULES) else line
+    return None

@@ -20,7 +20,6 @@ from urllib.parse import SplitResult, urlsplit
 __all__ = ["ManualName", "check_source_url", "manual_name", "name_from_url", "source_url"]
 
 _SCHEMES = ("http://", "https://")
-# A file the user meant, even when it does not exist: never guessed to be a host.
 _FILE_SUFFIXES = (".json", ".yaml", ".yml", ".env", ".txt")
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?$")
 # Labels that say nothing about whose API it is (api.openai.com is "openai").
@@ -36,9 +35,7 @@ def source_url(text: str) -> str | None:
     """
     if text.startswith(_SCHEMES):
         return text
-    if Path(text).exists() or text.lower().endswith(_FILE_SUFFIXES):
-        return None
-    host = _leading_host(text)
+    host = None if _names_file(text) else _leading_host(text)
     if host is None:
         return None
     from utcp_http_stream.security import is_loopback_host
@@ -47,18 +44,27 @@ def source_url(text: str) -> str | None:
     return scheme + text
 
 
+def _names_file(text: str) -> bool:
+    """Whether ``text`` is a file the user meant: one that exists, or a name
+    with a file suffix (never guessed to be a host)."""
+    return Path(text).exists() or text.lower().endswith(_FILE_SUFFIXES)
+
+
 def _leading_host(text: str) -> str | None:
     """The host ``text`` (no scheme) starts with, when it clearly is one:
     ``host:port``, ``localhost``, an IP address, or a dotted name followed by
     a path."""
     head, slash, _rest = text.partition("/")
     match = _HOST_PORT.match(head)
-    if match is None:
+    if match is None or not _is_clearly_host(match.group("host"), match.group("port"), has_path=bool(slash)):
         return None
-    host = match.group("host")
-    if match.group("port") or host == "localhost" or _is_ip(host) or ("." in host and slash):
-        return host
-    return None
+    return match.group("host")
+
+
+def _is_clearly_host(host: str, port: str | None, *, has_path: bool) -> bool:
+    """A ``host[:port]`` is clearly one with a port, as a local host, or as
+    a dotted name followed by a path (``example.com`` alone may be a file)."""
+    return bool(port) or _is_local(host) or ("." in host and has_path)
 
 
 def check_source_url(url: str) -> None:
@@ -111,13 +117,16 @@ def name_from_url(url: str) -> str:
     ``local`` plus the port for loopback and IP addresses (``local8765``)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()
-    if not host or host == "localhost" or _is_ip(host):
+    if not host or _is_local(host):
         return _sanitized(f"local{_port(parts) or ''}")
-    labels = host.split(".")
-    if len(labels) > 1:
-        labels = labels[:-1]  # the top-level domain
-    meaningful = [label for label in labels if label not in _GENERIC_LABELS] or labels
-    return _sanitized(meaningful[0])
+    return _sanitized(_telling_label(host))
+
+
+def _telling_label(host: str) -> str:
+    """The first label of ``host`` that is neither generic (``api``) nor the
+    top-level domain; the first label when every one is generic."""
+    labels = host.split(".")[:-1] or [host]  # without the top-level domain, unless that is all there is
+    return next((label for label in labels if label not in _GENERIC_LABELS), labels[0])
 
 
 def _port(parts: SplitResult) -> int | None:
@@ -125,6 +134,11 @@ def _port(parts: SplitResult) -> int | None:
         return parts.port
     except ValueError:
         return None
+
+
+def _is_local(host: str) -> bool:
+    """``localhost`` or an IP address: a host without a telling name."""
+    return host == "localhost" or _is_ip(host)
 
 
 def _is_ip(host: str) -> bool:

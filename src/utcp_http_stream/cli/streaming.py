@@ -20,6 +20,7 @@ truncated file under the final name.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -69,13 +70,17 @@ class StreamRenderer:
 
     def __enter__(self) -> StreamRenderer:
         if self.output is not None:
-            directory = self.output.parent if str(self.output.parent) else Path(".")
-            if not directory.is_dir():
-                raise UsageError(f"-o {self.output}: directory {directory} does not exist")
-            fd, temp = tempfile.mkstemp(prefix=f".{self.output.name}.", suffix=".part", dir=directory)
-            self._file = os.fdopen(fd, "wb")
-            self._temp_path = Path(temp)
+            self._open_part_file(self.output)
         return self
+
+    def _open_part_file(self, output: Path) -> None:
+        """A temporary file beside ``output``, renamed into place when the stream completes."""
+        directory = output.parent if str(output.parent) else Path(".")
+        if not directory.is_dir():
+            raise UsageError(f"-o {output}: directory {directory} does not exist")
+        fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=directory)
+        self._file = os.fdopen(fd, "wb")
+        self._temp_path = Path(temp)
 
     def begin(self, *, framing: str | None = None, total: int | None = None) -> None:
         """What the response said about itself, when known (direct calls)."""
@@ -103,12 +108,16 @@ class StreamRenderer:
             self._json_line(item)
         elif isinstance(item, bytes | bytearray | memoryview):
             self._binary(bytes(item))
-        elif isinstance(item, str):
-            self._text(item if self.tokens else item + "\n")
-        elif self.framing == "json":
-            self._text(json.dumps(item, ensure_ascii=False, indent=2) + "\n")
         else:
-            self._text(json.dumps(item, ensure_ascii=False) + "\n")
+            self._text(self._shown(item))
+
+    def _shown(self, item: Any) -> str:
+        """A text or JSON item as it is written: tokens back to back, other
+        text a line each, JSON compact (a whole ``json`` response pretty)."""
+        if isinstance(item, str):
+            return item if self.tokens else item + "\n"
+        indent = 2 if self.framing == "json" else None
+        return json.dumps(item, ensure_ascii=False, indent=indent) + "\n"
 
     def _json_line(self, item: Any) -> None:
         """``--json``: the item as one JSON line, bytes as ``{"base64": ...}``."""
@@ -156,33 +165,43 @@ class StreamRenderer:
 
     def _finish(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
-            assert self._temp_path is not None and self.output is not None
-            os.replace(self._temp_path, self.output)
-            self._temp_path = None
-            self.console.status(
-                f"wrote {self.bytes} bytes to {self.output} (sha256 {self._sha256.hexdigest()})",
-                style="green",
-            )
+            self._save_output(self._file)
             return
-        if self.tokens and not self._at_line_start:
+        if self._line_open():
             self.console.write("\n")
         if self.console.fancy_err:
-            elapsed = time.perf_counter() - self._started
-            first = None if self.first_item_at is None else self.first_item_at - self._started
-            self.console.status(
-                f"{self.items} item(s), {format_bytes(self.bytes)}, "
-                f"first item after {format_duration(first)}, done in {format_duration(elapsed)}",
-                style="dim",
-            )
+            self._show_stats()
+
+    def _save_output(self, file: IO[bytes]) -> None:
+        """Close the complete ``-o`` file, rename it into place, and say so."""
+        file.close()
+        self._file = None
+        assert self._temp_path is not None and self.output is not None
+        os.replace(self._temp_path, self.output)
+        self._temp_path = None
+        self.console.status(
+            f"wrote {self.bytes} bytes to {self.output} (sha256 {self._sha256.hexdigest()})",
+            style="green",
+        )
+
+    def _show_stats(self) -> None:
+        """Items, bytes and timings of the stream, on stderr."""
+        elapsed = time.perf_counter() - self._started
+        first = None if self.first_item_at is None else self.first_item_at - self._started
+        self.console.status(
+            f"{self.items} item(s), {format_bytes(self.bytes)}, "
+            f"first item after {format_duration(first)}, done in {format_duration(elapsed)}",
+            style="dim",
+        )
+
+    def _line_open(self) -> bool:
+        """Whether token text on stdout still lacks its final newline."""
+        return self.tokens and not self._at_line_start and self._file is None
 
     def _discard(self) -> None:
-        if self.tokens and not self._at_line_start and self._file is None:
-            try:
+        if self._line_open():
+            with contextlib.suppress(OSError):
                 self.console.write("\n")
-            except OSError:
-                pass
         if self._file is not None:
             self._file.close()
             self._file = None

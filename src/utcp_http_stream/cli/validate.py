@@ -22,15 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from utcp_http_stream.cli.arguments import document_kind, load_json
-from utcp_http_stream.cli.console import Console
+from utcp_http_stream.cli.arguments import MANUAL_KINDS, document_kind, load_json
+from utcp_http_stream.cli.console import Console, plural
 from utcp_http_stream.cli.convert import validate_openapi_file
-from utcp_http_stream.cli.failures import EXIT_OK, EXIT_USAGE, CliError
+from utcp_http_stream.cli.failures import EXIT_OK, EXIT_USAGE, CliError, describe
 
 __all__ = ["Report", "check_document", "run_validate", "upgrade_document"]
 
 _OUR_TYPES = ("streamable_http", "http_stream")
 _VARIABLE = re.compile(r"\$\{?[A-Za-z0-9_]")
+#: what :func:`_v1_manual` writes itself (v0.1's ``version`` becomes ``manual_version``)
+_V1_MANUAL_KEYS = ("version", "manual_version", "utcp_version", "tools")
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
 
 
@@ -53,33 +55,38 @@ def upgrade_document(document: Any) -> tuple[Any, bool]:
     v0.1 manual (``version``, tools with ``tool_provider``) a v1 manual.
     Unknown keys are kept; key order is preserved.
     """
-    from utcp_http_stream.manual import upgrade_legacy_provider
-
     kind = document_kind(document)
     if kind == "legacy_provider":
-        return _template_first(upgrade_legacy_provider(document)), True
+        return _upgrade_provider(document), True
     if kind == "provider_list":
-        return [_template_first(upgrade_legacy_provider(item)) for item in document], True
-    if kind not in ("manual", "legacy_manual"):
+        return [_upgrade_provider(item) for item in document], True
+    if kind not in MANUAL_KINDS:
         return document, False
     return _upgrade_manual(document, legacy=kind == "legacy_manual")
 
 
 def _upgrade_manual(document: dict[str, Any], *, legacy: bool) -> tuple[dict[str, Any], bool]:
-    """:func:`upgrade_document` of a manual: v1 version fields first, then
-    the other keys, then the tools with their providers upgraded."""
+    """:func:`upgrade_document` of a manual."""
     tools, tools_changed = _upgrade_tools(document.get("tools") or [])
     if not (tools_changed or legacy):
         return document, False
-    upgraded: dict[str, Any] = {
+    return _v1_manual(document, tools), True
+
+
+def _v1_manual(document: dict[str, Any], tools: list[Any]) -> dict[str, Any]:
+    """The manual with v1 version fields first, then its other keys, then ``tools``."""
+    manual = _version_fields(document)
+    manual.update((k, v) for k, v in document.items() if k not in _V1_MANUAL_KEYS)
+    manual["tools"] = tools
+    return manual
+
+
+def _version_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """v1's ``manual_version`` (v0.1's ``version``) and ``utcp_version``, defaulted."""
+    return {
         "manual_version": str(document.get("manual_version") or document.get("version") or "1.0.0"),
         "utcp_version": document.get("utcp_version") or "1.0.0",
     }
-    upgraded.update(
-        (k, v) for k, v in document.items() if k not in ("version", "manual_version", "utcp_version", "tools")
-    )
-    upgraded["tools"] = tools
-    return upgraded, True
 
 
 def _upgrade_tools(tools: list[Any]) -> tuple[list[Any], bool]:
@@ -91,21 +98,32 @@ def _upgrade_tools(tools: list[Any]) -> tuple[list[Any], bool]:
 def _upgrade_tool(tool: dict[str, Any]) -> dict[str, Any]:
     """``tool`` itself when it holds nothing legacy, else a copy (key order
     kept) whose ``tool_provider`` became an upgraded ``tool_call_template``."""
+    return _upgrade_tool_template(_rename_tool_provider(tool))
+
+
+def _rename_tool_provider(tool: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``tool`` with v0.1's ``tool_provider`` key renamed (in its
+    place) to ``tool_call_template``; ``tool`` itself when there is none to rename."""
+    if "tool_provider" not in tool or "tool_call_template" in tool:
+        return tool
+    return {("tool_call_template" if key == "tool_provider" else key): value for key, value in tool.items()}
+
+
+def _upgrade_tool_template(tool: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``tool`` with its v0.1 provider upgraded to a call template;
+    ``tool`` itself when its call template is no provider."""
+    template = tool.get("tool_call_template")
+    if not (isinstance(template, dict) and "provider_type" in template):
+        return tool
+    return {**tool, "tool_call_template": _upgrade_provider(template)}
+
+
+def _upgrade_provider(provider: dict[str, Any]) -> dict[str, Any]:
+    """A v0.1 provider as a v1 call template, ``call_template_type`` first
+    (after ``name``), as v1 files are written."""
     from utcp_http_stream.manual import upgrade_legacy_provider
 
-    changed = False
-    new_tool: dict[str, Any] = {}
-    for key, value in tool.items():
-        if key == "tool_provider" and "tool_call_template" not in tool:
-            key, changed = "tool_call_template", True
-        if key == "tool_call_template" and isinstance(value, dict) and "provider_type" in value:
-            value, changed = _template_first(upgrade_legacy_provider(value)), True
-        new_tool[key] = value
-    return new_tool if changed else tool
-
-
-def _template_first(template: dict[str, Any]) -> dict[str, Any]:
-    """``call_template_type`` first (after ``name``), as v1 files are written."""
+    template = upgrade_legacy_provider(provider)
     ordered: dict[str, Any] = {}
     if "name" in template:
         ordered["name"] = template["name"]
@@ -121,46 +139,60 @@ def check_document(document: Any) -> Report:
     """Every problem of a v1 document (upgrade legacy ones first)."""
     kind = document_kind(document)
     report = Report(kind)
-    if kind in ("manual", "legacy_manual"):
-        _check_manual(document, report)
-    elif kind == "call_template":
-        _check_template(document, "", report)
-        report.summary = f"{document.get('call_template_type')} call template"
-    elif kind == "template_list":
-        for index, item in enumerate(document):
-            _check_template(item, f"[{index}]", report)
-        report.summary = f"{len(document)} call templates"
-    else:
-        report.errors.append(
-            "(document): not a UTCP manual (an object with 'tools'), a call template (an object with "
-            "'call_template_type'), nor a legacy provider (with 'provider_type')"
-        )
+    _CHECKS.get(kind, _check_unknown)(document, report)
     return report
 
 
+def _check_unknown(document: Any, report: Report) -> None:
+    report.errors.append(
+        "(document): not a UTCP manual (an object with 'tools'), a call template (an object with "
+        "'call_template_type'), nor a legacy provider (with 'provider_type')"
+    )
+
+
+def _check_one_template(document: dict[str, Any], report: Report) -> None:
+    _check_template(document, "", report)
+    report.summary = f"{document.get('call_template_type')} call template"
+
+
+def _check_template_list(document: list[Any], report: Report) -> None:
+    for index, item in enumerate(document):
+        _check_template(item, f"[{index}]", report)
+    report.summary = f"{len(document)} call templates"
+
+
 def _check_manual(document: dict[str, Any], report: Report) -> None:
-    for key in ("manual_version", "utcp_version"):
-        if key in document and not isinstance(document[key], str):
-            report.errors.append(f'{key}: must be a string like "1.0.0", got {json.dumps(document[key])}')
+    _check_versions(document, report)
     tools = document.get("tools")
     if not isinstance(tools, list):
         report.errors.append(f"tools: must be a list of tools, got {type(tools).__name__}")
         return
     if not tools:
         report.warnings.append("tools: the manual has no tools")
+    report.summary = _manual_summary(len(tools), _check_tools(tools, report))
+
+
+def _check_versions(document: dict[str, Any], report: Report) -> None:
+    for key in ("manual_version", "utcp_version"):
+        if key in document and not isinstance(document[key], str):
+            report.errors.append(f'{key}: must be a string like "1.0.0", got {json.dumps(document[key])}')
+
+
+def _check_tools(tools: list[Any], report: Report) -> dict[str, int]:
+    """Check every tool; how many call templates of each type they have."""
     seen: dict[str, int] = {}
     types: dict[str, int] = {}
     for index, tool in enumerate(tools):
         kind = _check_tool(tool, index, seen, report)
         if kind is not None:
             types[kind] = types.get(kind, 0) + 1
-    report.summary = _manual_summary(len(tools), types)
+    return types
 
 
 def _manual_summary(count: int, types: dict[str, int]) -> str:
     """``UTCP manual, 3 tools (1 http, 2 streamable_http)``."""
     by_type = ", ".join(f"{number} {kind}" for kind, number in sorted(types.items()))
-    return f"UTCP manual, {count} tool{'s' if count != 1 else ''}" + (f" ({by_type})" if by_type else "")
+    return f"UTCP manual, {plural(count, 'tool')}" + (f" ({by_type})" if by_type else "")
 
 
 def _check_tool(tool: Any, index: int, seen: dict[str, int], report: Report) -> str | None:
@@ -171,17 +203,22 @@ def _check_tool(tool: Any, index: int, seen: dict[str, int], report: Report) -> 
         report.errors.append(f"{path}: a tool must be an object, got {type(tool).__name__}")
         return None
     _check_tool_fields(tool, path, report)
-    name = tool.get("name")
-    if isinstance(name, str):
-        if name in seen:
-            report.errors.append(f"{path}.name: duplicate tool name {name!r} (also tools[{seen[name]}])")
-        seen.setdefault(name, index)
+    _check_unique_name(tool.get("name"), index, seen, report)
     template = tool.get("tool_call_template")
     if template is None:
         report.errors.append(f"{path}.tool_call_template: missing (every tool needs a call template)")
         return None
     _check_template(template, f"{path}.tool_call_template", report)
     return str(template.get("call_template_type")) if isinstance(template, dict) else None
+
+
+def _check_unique_name(name: Any, index: int, seen: dict[str, int], report: Report) -> None:
+    """A name an earlier tool has is an error; ``seen`` keeps each name's first index."""
+    if not isinstance(name, str):
+        return
+    if name in seen:
+        report.errors.append(f"tools[{index}].name: duplicate tool name {name!r} (also tools[{seen[name]}])")
+    seen.setdefault(name, index)
 
 
 def _check_tool_fields(tool: dict[str, Any], path: str, report: Report) -> None:
@@ -201,16 +238,12 @@ def _check_tool_fields(tool: dict[str, Any], path: str, report: Report) -> None:
 
 
 def _check_template(template: Any, path: str, report: Report) -> None:
-    where = path or "(template)"
     if not isinstance(template, dict):
-        report.errors.append(f"{where}: a call template must be an object, got {type(template).__name__}")
+        report.errors.append(f"{_where(path)}: a call template must be an object, got {type(template).__name__}")
         return
     kind = template.get("call_template_type")
     if kind is None:
-        hint = (
-            " (a legacy provider_type? run validate on the file to upgrade it)" if "provider_type" in template else ""
-        )
-        report.errors.append(f"{_join(path, 'call_template_type')}: missing{hint}")
+        report.errors.append(_missing_type(template, path))
         return
     if kind in _OUR_TYPES:
         _check_our_template(template, path, report)
@@ -219,32 +252,46 @@ def _check_template(template: Any, path: str, report: Report) -> None:
     _check_placeholders(template, path, report)
 
 
+def _missing_type(template: dict[str, Any], path: str) -> str:
+    """The error for a template without ``call_template_type`` (a hint when it is a provider)."""
+    hint = " (a legacy provider_type? run validate on the file to upgrade it)" if "provider_type" in template else ""
+    return f"{_join(path, 'call_template_type')}: missing{hint}"
+
+
 def _check_our_template(template: dict[str, Any], path: str, report: Report) -> None:
     from pydantic import ValidationError
 
     from utcp_http_stream.template import StreamableHttpCallTemplate
-    from utcp_http_stream.template_fields import unknown_fields
 
-    for unknown in unknown_fields(template, StreamableHttpCallTemplate.model_fields):
-        report.errors.append(f"{_join(path, unknown.name)}: {unknown.advice()}")
+    _check_unknown_fields(template, path, report)
     candidate = dict(template)
     auth = candidate.get("auth")
-    if auth is not None:
-        auth_ok = _check_auth(auth, _join(path, "auth"), report)
-        if not auth_ok:
-            candidate["auth"] = None  # reported already; check the rest
+    if auth is not None and not _check_auth(auth, _join(path, "auth"), report):
+        candidate["auth"] = None  # reported already; check the rest
     try:
         parsed = StreamableHttpCallTemplate.model_validate(candidate)
     except ValidationError as exc:
         report.errors.extend(_pydantic_problems(exc, path))
         return
+    _check_urls(parsed.url, auth, path, report)
+    _check_literal_secrets(template, path, report)
 
-    url = parsed.url
+
+def _check_unknown_fields(template: dict[str, Any], path: str, report: Report) -> None:
+    """Fields this plugin's template does not have, each with advice (a likely misspelling)."""
+    from utcp_http_stream.template import StreamableHttpCallTemplate
+    from utcp_http_stream.template_fields import unknown_fields
+
+    for unknown in unknown_fields(template, StreamableHttpCallTemplate.model_fields):
+        report.errors.append(f"{_join(path, unknown.name)}: {unknown.advice()}")
+
+
+def _check_urls(url: str, auth: Any, path: str, report: Report) -> None:
+    """The URL policy on the template's ``url`` and its auth's ``token_url``."""
     _check_literal_url(url.split("?", 1)[0], url.replace("{", "x").replace("}", "x"), _join(path, "url"), report)
     token_url = auth.get("token_url") if isinstance(auth, dict) else None
     if isinstance(token_url, str):
         _check_literal_url(token_url, token_url, _join(path, "auth.token_url"), report)
-    _check_literal_secrets(template, path, report)
 
 
 def _check_literal_url(written: str, url: str, where: str, report: Report) -> None:
@@ -288,8 +335,6 @@ def _check_other_template(template: dict[str, Any], path: str, report: Report) -
     from utcp.data.call_template import CallTemplateSerializer
     from utcp.plugins.plugin_loader import ensure_plugins_initialized
 
-    from utcp_http_stream.cli.failures import describe
-
     ensure_plugins_initialized()  # the installed plugins' template types (utcp-http's "http"...)
     known = CallTemplateSerializer.call_template_serializers
     kind = template.get("call_template_type")
@@ -302,12 +347,17 @@ def _check_other_template(template: dict[str, Any], path: str, report: Report) -
     try:
         CallTemplateSerializer().validate_dict(copy.deepcopy(template))
     except Exception as exc:  # a foreign serializer may raise anything
-        cause = _validation_error_in(exc)
-        if cause is not None:
-            report.errors.extend(_pydantic_problems(cause, path))
-        else:
-            message, _code = describe(exc)
-            report.errors.append(f"{path or '(template)'}: {message}")
+        report.errors.extend(_serializer_problems(exc, path))
+
+
+def _serializer_problems(exc: Exception, path: str) -> list[str]:
+    """What a serializer's exception says: each problem of the pydantic
+    ValidationError it wrapped, else one line."""
+    cause = _validation_error_in(exc)
+    if cause is not None:
+        return _pydantic_problems(cause, path)
+    message, _code = describe(exc)
+    return [f"{_where(path)}: {message}"]
 
 
 def _validation_error_in(exc: BaseException) -> Any:
@@ -326,14 +376,19 @@ def _validation_error_in(exc: BaseException) -> Any:
 
 def _check_placeholders(value: Any, path: str, report: Report) -> None:
     """A ``${...}`` utcp can never fill (``${API-KEY}``): say what to rename it to."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_placeholders(item, _join(path, str(key)), report)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_placeholders(item, f"{path}[{index}]", report)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         _check_placeholder_names(value, path, report)
+    for item_path, item in _members(value, path):
+        _check_placeholders(item, item_path, report)
+
+
+def _members(value: Any, path: str) -> list[tuple[str, Any]]:
+    """The members of a JSON object or array with their paths; none of a scalar."""
+    if isinstance(value, dict):
+        return [(_join(path, str(key)), item) for key, item in value.items()]
+    if isinstance(value, list):
+        return [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    return []
 
 
 def _check_placeholder_names(text: str, path: str, report: Report) -> None:
@@ -342,26 +397,31 @@ def _check_placeholder_names(text: str, path: str, report: Report) -> None:
     for name in iter_placeholders(text):
         if not is_usable_name(name):
             report.errors.append(
-                f"{path or '(template)'}: placeholder ${{{name}}} can never be filled (utcp substitutes only "
+                f"{_where(path)}: placeholder ${{{name}}} can never be filled (utcp substitutes only "
                 f"names made of letters, digits and _); rename it to ${{{usable_name(name)}}}"
             )
 
 
 def _check_literal_secrets(template: dict[str, Any], path: str, report: Report) -> None:
-    auth = template.get("auth")
-    if isinstance(auth, dict):
-        for key in ("api_key", "password", "client_secret"):
-            if _is_literal(auth.get(key)):
-                report.warnings.append(
-                    f"{_join(path, 'auth.' + key)}: holds a literal secret; use a ${{VARIABLE}} instead"
-                )
-    headers = template.get("headers")
-    if isinstance(headers, dict):
-        for name, value in headers.items():
-            if str(name).lower() in _SECRET_HEADERS and _is_literal(value):
-                report.warnings.append(
-                    f"{_join(path, 'headers.' + str(name))}: holds a literal credential; use a ${{VARIABLE}} instead"
-                )
+    """Credentials written into the template instead of read from ``${VAR}``s."""
+    _check_auth_secrets(template.get("auth"), _join(path, "auth"), report)
+    _check_header_secrets(template.get("headers"), _join(path, "headers"), report)
+
+
+def _check_auth_secrets(auth: Any, path: str, report: Report) -> None:
+    if not isinstance(auth, dict):
+        return
+    for key in ("api_key", "password", "client_secret"):
+        if _is_literal(auth.get(key)):
+            report.warnings.append(f"{path}.{key}: holds a literal secret; use a ${{VARIABLE}} instead")
+
+
+def _check_header_secrets(headers: Any, path: str, report: Report) -> None:
+    if not isinstance(headers, dict):
+        return
+    for name, value in headers.items():
+        if str(name).lower() in _SECRET_HEADERS and _is_literal(value):
+            report.warnings.append(f"{path}.{name}: holds a literal credential; use a ${{VARIABLE}} instead")
 
 
 def _is_literal(value: Any) -> bool:
@@ -378,21 +438,40 @@ def _pydantic_problems(exc: Any, path: str) -> list[str]:
     """One line per JSON path; a union's per-member messages are merged."""
     merged: dict[str, list[str]] = {}
     for error in exc.errors():
-        location = path
-        for part in error.get("loc", ()):
-            if isinstance(part, int):
-                location = f"{location}[{part}]"
-            elif not _UNION_TAG.match(str(part)):
-                location = _join(location, str(part))
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        messages = merged.setdefault(location or "(template)", [])
+        messages = merged.setdefault(_where(_location(path, error.get("loc", ()))), [])
         if message not in messages:
             messages.append(message)
     return [f"{location}: {' / '.join(messages)}" for location, messages in merged.items()]
 
 
+def _location(path: str, loc: tuple[Any, ...]) -> str:
+    """The JSON path of an error's ``loc`` under ``path`` (union member tags left out)."""
+    location = path
+    for part in loc:
+        if isinstance(part, int):
+            location = f"{location}[{part}]"
+        elif not _UNION_TAG.match(str(part)):
+            location = _join(location, str(part))
+    return location
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def _where(path: str) -> str:
+    """``path`` as shown in a message: ``(template)`` for the document itself."""
+    return path or "(template)"
+
+
+#: what :func:`check_document` checks a document of each kind with
+_CHECKS = {
+    "manual": _check_manual,
+    "legacy_manual": _check_manual,
+    "call_template": _check_one_template,
+    "template_list": _check_template_list,
+}
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -413,16 +492,10 @@ def _validate_file(path: Path, args: argparse.Namespace, console: Console) -> in
     openapi = validate_openapi_file(path, console)
     if openapi is not None:
         return openapi
-    document = load_json(path)
-    upgraded, changed = upgrade_document(document)
+    upgraded, changed = upgrade_document(load_json(path))
     report = check_document(upgraded)
-    for warning in report.warnings:
-        console.warning(f"{path}: {warning}")
+    _print_problems(path, report, console)
     if report.errors:
-        for problem in report.errors:
-            console.error(f"{path}: {problem}")
-        count = len(report.errors)
-        console.status(f"{path}: {count} problem{'s' if count != 1 else ''}; not valid", style="red")
         return EXIT_USAGE
     if not changed:
         note = "; already v1, nothing to write" if args.write else ""
@@ -430,6 +503,17 @@ def _validate_file(path: Path, args: argparse.Namespace, console: Console) -> in
         return EXIT_OK
     _output_upgrade(path, upgraded, report.summary, console, write=args.write)
     return EXIT_OK
+
+
+def _print_problems(path: Path, report: Report, console: Console) -> None:
+    """The report's warnings, then its errors and how many there are."""
+    for warning in report.warnings:
+        console.warning(f"{path}: {warning}")
+    if not report.errors:
+        return
+    for problem in report.errors:
+        console.error(f"{path}: {problem}")
+    console.status(f"{path}: {plural(len(report.errors), 'problem')}; not valid", style="red")
 
 
 def _output_upgrade(path: Path, upgraded: Any, summary: str, console: Console, *, write: bool) -> None:

@@ -370,15 +370,20 @@ async def _prompt_of(request: web.Request) -> str:
     """The prompt: a text body, or JSON with ``prompt`` or OpenAI-style ``messages``."""
     text = await request.text() if request.can_read_body else ""
     if request.content_type == "application/json" and text:
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError:
-            raise _bad_request("the body is not valid JSON") from None
-        prompt = _json_prompt(body)
-        if prompt is None:
-            raise _bad_request('send the prompt as text, or JSON {"prompt": ...} or {"messages": [...]}')
-        return prompt
+        return _prompt_of_json(text)
     return text
+
+
+def _prompt_of_json(text: str) -> str:
+    """The prompt of a JSON body; a body without one is a bad request."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        raise _bad_request("the body is not valid JSON") from None
+    prompt = _json_prompt(body)
+    if prompt is None:
+        raise _bad_request('send the prompt as text, or JSON {"prompt": ...} or {"messages": [...]}')
+    return prompt
 
 
 def _json_prompt(body: Any) -> str | None:
@@ -387,11 +392,19 @@ def _json_prompt(body: Any) -> str | None:
         return None
     if isinstance(body.get("prompt"), str):
         return body["prompt"]
-    messages = body.get("messages")
+    return _last_message_text(body.get("messages"))
+
+
+def _last_message_text(messages: Any) -> str | None:
+    """The ``content`` of the last of OpenAI-style ``messages`` that has text."""
     if not isinstance(messages, list):
         return None
-    contents = [m["content"] for m in messages if isinstance(m, dict) and isinstance(m.get("content"), str)]
-    return contents[-1] if contents else None
+    return next((m["content"] for m in reversed(messages) if _has_text(m)), None)
+
+
+def _has_text(message: Any) -> bool:
+    """Whether a chat message is an object with a text ``content``."""
+    return isinstance(message, dict) and isinstance(message.get("content"), str)
 
 
 async def _job_progress(request: web.Request) -> web.StreamResponse:
