@@ -25,6 +25,9 @@ _ONE = (
 )  # fmt: skip
 _MANY = ("allOf", "anyOf", "oneOf", "prefixItems")
 _MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+#: Keywords whose value is walked as a schema (or a list of schemas) -> the
+#: type it must have to be; a value of another type is a plain value.
+_WALKED = {**dict.fromkeys(_ONE, object), **dict.fromkeys(_MANY, list), "additionalProperties": dict}
 _NUMBERS = ("minimum", "maximum")
 _INTEGERS = ("minLength", "maxLength")
 _LISTS = ("examples", "enum")
@@ -98,6 +101,11 @@ class SchemaResolver:
             return {"description": f"recursive reference to {ref} (not expanded)"}, True
         resolved, cut = self._target(ref)
         siblings = {k: v for k, v in node.items() if k != "$ref"}
+        return self._with_siblings(resolved, cut, siblings)
+
+    def _with_siblings(self, resolved: Any, cut: bool, siblings: dict[str, Any]) -> tuple[Any, bool]:
+        """A resolved reference with the keywords written beside its ``$ref``
+        laid over it (when it is an object)."""
         if not siblings:
             return resolved, cut
         extra, extra_cut = self._object(siblings)
@@ -130,12 +138,11 @@ class SchemaResolver:
         return out, cut
 
     def _keyword(self, key: str, value: Any) -> tuple[Any, bool]:
-        if key in _ONE or (key == "additionalProperties" and isinstance(value, dict)):
+        """One keyword's value: the schemas it holds resolved, a plain value checked."""
+        if key in _MAP and isinstance(value, dict):
+            return self._map(value)
+        if isinstance(value, _WALKED.get(key, ())):  # () matches nothing: not a schema keyword
             return self._walk(value)
-        if key in _MANY:
-            return self._list(value) if isinstance(value, list) else (_DROP, False)
-        if key in _MAP:
-            return self._map(value) if isinstance(value, dict) else (_DROP, False)
         return _checked(key, value), False
 
     def _list(self, node: list[Any]) -> tuple[list[Any], bool]:
@@ -166,7 +173,7 @@ _DROP = object()
 
 
 def _checked(key: str, value: Any) -> Any:
-    """A plain keyword's value, or ``_DROP`` when its type is one UTCP's
+    """A keyword's value not walked as schemas, or ``_DROP`` when its type is one UTCP's
     ``JsonSchema`` model would refuse (OpenAPI 3.0's ``examples`` map, a
     ``required: true`` from Swagger habits): losing an annotation is better
     than losing the tool."""
@@ -194,22 +201,45 @@ def _is_list(value: Any) -> bool:
     return isinstance(value, list)
 
 
+def _is_dict(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+#: A keyword's value of another type is dropped (see _checked); a schema
+#: list or map of the wrong type too.
 _CHECKS = {
     "type": lambda value: _is_str(value) or _is_str_list(value),
     "required": _is_str_list,
-    **dict.fromkeys(_LISTS, _is_list),
+    **dict.fromkeys((*_LISTS, *_MANY), _is_list),
+    **dict.fromkeys(_MAP, _is_dict),
     **dict.fromkeys(_NUMBERS, _is_number),
     **dict.fromkeys(_INTEGERS, _is_int),
     **dict.fromkeys(("title", "description", "format", "pattern", "$schema", "$id"), _is_str),
 }
 
 
+_MISSING = object()
+
+
 def _step(node: Any, key: str, ref: str) -> Any:
-    if isinstance(node, dict):
-        if key in node:
-            return node[key]
-        if key.isdigit() and int(key) in node:  # YAML turns `200:` into an int key
-            return node[int(key)]
-    elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+    """The child of ``node`` one JSON Pointer token names."""
+    child = _member(node, key) if isinstance(node, dict) else _item(node, key)
+    if child is _MISSING:
+        raise SchemaError(f"$ref {ref[:200]!r} points at nothing in the document")
+    return child
+
+
+def _member(node: dict[Any, Any], key: str) -> Any:
+    """``node[key]``, or ``_MISSING``; YAML turns `200:` into an int key."""
+    if key in node:
+        return node[key]
+    if key.isdigit() and int(key) in node:
         return node[int(key)]
-    raise SchemaError(f"$ref {ref[:200]!r} points at nothing in the document")
+    return _MISSING
+
+
+def _item(node: Any, key: str) -> Any:
+    """``node[int(key)]`` when ``node`` is a list that long, else ``_MISSING``."""
+    if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+        return node[int(key)]
+    return _MISSING
