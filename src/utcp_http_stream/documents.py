@@ -129,8 +129,6 @@ def _check_expansion(text: str) -> None:
     total = 0
     for event in yaml.parse(text, Loader=_Loader):
         size = _event_size(event, sizes, stack)
-        if size is None:
-            continue
         total += size
         stack[-1][1] += size
         if total > MAX_EXPANDED_NODES:
@@ -140,13 +138,14 @@ def _check_expansion(text: str) -> None:
             )
 
 
-def _event_size(event: Any, sizes: dict[str, int], stack: list[list[Any]]) -> int | None:
-    """The nodes an event adds to its parent, or None when it adds none yet."""
+def _event_size(event: Any, sizes: dict[str, int], stack: list[list[Any]]) -> int:
+    """The nodes an event adds (an alias: its anchor's whole size); a
+    collection counts as it ends, into its parent."""
     if isinstance(event, yaml.AliasEvent):
         return sizes.get(event.anchor, 1)
     if isinstance(event, yaml.CollectionStartEvent):
         stack.append([event.anchor, 1])
-        return None
+        return 0
     if isinstance(event, yaml.CollectionEndEvent):
         anchor, size = stack.pop()
         _remember(sizes, anchor, size)
@@ -155,7 +154,7 @@ def _event_size(event: Any, sizes: dict[str, int], stack: list[list[Any]]) -> in
     if isinstance(event, yaml.ScalarEvent):
         _remember(sizes, event.anchor, 1)
         return 1
-    return None
+    return 0
 
 
 def _remember(sizes: dict[str, int], anchor: str | None, size: int) -> None:

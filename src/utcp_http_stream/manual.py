@@ -53,7 +53,8 @@ def _has_provider_tool(tools: Any) -> bool:
 
 def upgrade_legacy_provider(provider: dict[str, Any]) -> dict[str, Any]:
     """A v0.1 provider dict as a v1 call template dict."""
-    template = {k: v for k, v in provider.items() if k != "provider_type"}
+    template = dict(provider)
+    template.pop("provider_type", None)
     provider_type = provider.get("provider_type", provider.get("call_template_type", "http_stream"))
     if not isinstance(provider_type, str):
         raise ValueError(f"provider_type must be a string, got {type(provider_type).__name__}")
@@ -121,13 +122,16 @@ def _parse_tool_or_report(raw: Any, remote: bool, label: str, errors: list[str])
 def _manual_fields(document: dict[str, Any]) -> dict[str, Any]:
     """The manual's own fields: its version (a legacy manual's ``version``)
     and, when given, ``utcp_version``."""
-    version_key = "version" if is_legacy_manual(document) else "manual_version"
-    fields: dict[str, Any] = {
-        "manual_version": str(document.get(version_key) or document.get("manual_version") or "1.0.0")
-    }
+    fields: dict[str, Any] = {"manual_version": _manual_version(document)}
     if isinstance(document.get("utcp_version"), str):
         fields["utcp_version"] = document["utcp_version"]
     return fields
+
+
+def _manual_version(document: dict[str, Any]) -> str:
+    """A legacy manual's ``version``, else ``manual_version``, else 1.0.0."""
+    version_key = "version" if is_legacy_manual(document) else "manual_version"
+    return str(document.get(version_key) or document.get("manual_version") or "1.0.0")
 
 
 def _parse_tool(raw: Any, remote: bool) -> Any:

@@ -96,10 +96,17 @@ def convert_openapi(document: dict[str, Any], *, source_url: str | None = None) 
     """
     if not isinstance(document.get("paths"), dict):
         raise ValueError("the OpenAPI document has no 'paths' object")
-    context = _Context(document, source_url)
-    tools: dict[str, dict[str, Any]] = {}
     errors: list[str] = []
-    for operation in _operations(document, errors):
+    tools = _tools(_Context(document, source_url), errors)
+    parsed = parse_manual({"manual_version": _version(document), "tools": tools}, source_url=source_url)
+    return ManualParseResult(parsed.manual, errors + parsed.errors)
+
+
+def _tools(context: _Context, errors: list[str]) -> list[dict[str, Any]]:
+    """One tool per operation that converts, the first of each name; why
+    the others were skipped appended to ``errors``."""
+    tools: dict[str, dict[str, Any]] = {}
+    for operation in _operations(context.document, errors):
         tool = _tool_or_report(context, operation, errors)
         if tool is None:
             continue
@@ -107,9 +114,7 @@ def convert_openapi(document: dict[str, Any], *, source_url: str | None = None) 
             errors.append(f"{operation.label}: skipped: a tool named {tool['name']!r} already exists")
             continue
         tools[tool["name"]] = tool
-    manual = {"manual_version": _version(document), "tools": list(tools.values())}
-    parsed = parse_manual(manual, source_url=source_url)
-    return ManualParseResult(parsed.manual, errors + parsed.errors)
+    return list(tools.values())
 
 
 def _tool_or_report(context: _Context, operation: _Operation, errors: list[str]) -> dict[str, Any] | None:
@@ -228,7 +233,7 @@ def _parameters(context: _Context, op: _Operation) -> list[dict[str, Any]]:
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for raw in [*as_list(op.path_item.get("parameters")), *as_list(op.operation.get("parameters"))]:
         parameter = context.resolver.deref(raw)
-        if not isinstance(parameter, dict) or "name" not in parameter or "in" not in parameter:
+        if not isinstance(parameter, dict) or not parameter.keys() >= {"name", "in"}:
             raise OperationError("a parameter needs 'name' and 'in'")
         merged[(str(parameter["name"]), str(parameter["in"]))] = parameter
     return list(merged.values())
@@ -435,7 +440,7 @@ def _swagger_media(context: _Context, op: _Operation, response: dict[str, Any]) 
     schema = response.get("schema")
     if schema is None:
         return []
-    if isinstance(schema, dict) and schema.get("type") == "file":
+    if as_dict(schema).get("type") == "file":
         return [("application/octet-stream", {})]
     return [(str(media_type), {"schema": schema}) for media_type in _swagger_media_types(context, op, "produces")]
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from utcp.data.call_template import CallTemplate
 from utcp.exceptions import UtcpSerializerValidationError
 from utcp.interfaces.serializer import Serializer
@@ -179,13 +180,14 @@ def _shown(key: str | None, value: Any) -> Any:
 
 def format_validation_error(exc: ValidationError) -> str:
     """One line per problem, ``field.path: message``: readable, no traceback."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(part) for part in err.get("loc", ())) or "(template)"
-        msg = err.get("msg", "invalid")
-        msg = msg.removeprefix("Value error, ")
-        lines.append(f"{loc}: {msg}")
-    return "; ".join(lines)
+    return "; ".join(_error_line(err) for err in exc.errors())
+
+
+def _error_line(err: ErrorDetails) -> str:
+    """``field.path: message`` for one pydantic error."""
+    loc = ".".join(str(part) for part in err.get("loc", ())) or "(template)"
+    msg = err.get("msg", "invalid").removeprefix("Value error, ")
+    return f"{loc}: {msg}"
 
 
 class StreamableHttpCallTemplateSerializer(Serializer[StreamableHttpCallTemplate]):
@@ -207,9 +209,14 @@ class StreamableHttpCallTemplateSerializer(Serializer[StreamableHttpCallTemplate
             raise UtcpSerializerValidationError(
                 "Invalid streamable_http call template: " + "".join(traceback.format_exception_only(exc)).strip()
             ) from None
-        for field in unknown_fields(obj, StreamableHttpCallTemplate.model_fields):
-            logger.warning("call template %s: %s", _label(obj), field.advice())
+        _warn_unknown_fields(obj)
         return template
+
+
+def _warn_unknown_fields(obj: dict) -> None:
+    """One warning per key of ``obj`` the template has no field for."""
+    for field in unknown_fields(obj, StreamableHttpCallTemplate.model_fields):
+        logger.warning("call template %s: %s", _label(obj), field.advice())
 
 
 def _label(obj: dict) -> str:
