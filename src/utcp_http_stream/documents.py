@@ -147,14 +147,19 @@ def _event_size(event: Any, sizes: dict[str, int], stack: list[list[Any]]) -> in
         stack.append([event.anchor, 1])
         return 0
     if isinstance(event, yaml.CollectionEndEvent):
-        anchor, size = stack.pop()
-        _remember(sizes, anchor, size)
-        stack[-1][1] += size
+        _close_collection(sizes, stack)
         return 0
     if isinstance(event, yaml.ScalarEvent):
         _remember(sizes, event.anchor, 1)
         return 1
     return 0
+
+
+def _close_collection(sizes: dict[str, int], stack: list[list[Any]]) -> None:
+    """A collection ended: its whole size is known, and goes to its parent."""
+    anchor, size = stack.pop()
+    _remember(sizes, anchor, size)
+    stack[-1][1] += size
 
 
 def _remember(sizes: dict[str, int], anchor: str | None, size: int) -> None:

@@ -18,7 +18,7 @@ from utcp.data.utcp_manual import UtcpManual
 from utcp.exceptions import UtcpSerializerValidationError
 
 from utcp_http_stream.errors import InsecureUrlError
-from utcp_http_stream.json_values import as_dict
+from utcp_http_stream.json_values import as_dict, as_list
 from utcp_http_stream.security import check_url, is_loopback_host, printable_excerpt
 
 __all__ = ["ManualParseResult", "is_legacy_manual", "parse_manual", "upgrade_legacy_provider"]
@@ -48,7 +48,7 @@ def is_legacy_manual(document: Any) -> bool:
 
 def _has_provider_tool(tools: Any) -> bool:
     """True when ``tools`` is a list in which a tool carries a v0.1 ``tool_provider``."""
-    return isinstance(tools, list) and any(isinstance(t, dict) and "tool_provider" in t for t in tools)
+    return any("tool_provider" in as_dict(tool) for tool in as_list(tools))
 
 
 def upgrade_legacy_provider(provider: dict[str, Any]) -> dict[str, Any]:

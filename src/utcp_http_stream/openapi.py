@@ -233,7 +233,7 @@ def _parameters(context: _Context, op: _Operation) -> list[dict[str, Any]]:
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for raw in [*as_list(op.path_item.get("parameters")), *as_list(op.operation.get("parameters"))]:
         parameter = context.resolver.deref(raw)
-        if not isinstance(parameter, dict) or not parameter.keys() >= {"name", "in"}:
+        if not as_dict(parameter).keys() >= {"name", "in"}:
             raise OperationError("a parameter needs 'name' and 'in'")
         merged[(str(parameter["name"]), str(parameter["in"]))] = parameter
     return list(merged.values())
@@ -523,7 +523,7 @@ def _server_base(context: _Context, op: _Operation) -> str:
 
 
 def _expand_server(server: Any) -> str:
-    if not isinstance(server, dict) or not isinstance(server.get("url"), str):
+    if not isinstance(as_dict(server).get("url"), str):
         raise OperationError("a server needs a 'url' string")
     variables = as_dict(server.get("variables"))
 

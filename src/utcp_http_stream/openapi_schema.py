@@ -102,7 +102,8 @@ class SchemaResolver:
             self._cuts += 1
             return {"description": f"recursive reference to {ref} (not expanded)"}
         resolved = self._target(ref)
-        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        siblings = dict(node)
+        del siblings["$ref"]
         return self._with_siblings(resolved, siblings)
 
     def _with_siblings(self, resolved: Any, siblings: dict[str, Any]) -> Any:

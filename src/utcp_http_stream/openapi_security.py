@@ -56,7 +56,7 @@ class SecuritySchemes:
         empty requirement allows anonymous calls: no auth, nothing missing."""
         unsupported: list[str] = []
         for requirement in as_list(requirements):
-            if not isinstance(requirement, dict) or not requirement:
+            if not as_dict(requirement):  # also an entry that is no object
                 return None, []
             auth = self._requirement_auth(requirement)
             if auth is not None:
@@ -91,7 +91,7 @@ class SecuritySchemes:
             "client_id": f"${{{variable}_CLIENT_ID}}",
             "client_secret": f"${{{variable}_CLIENT_SECRET}}",
         }
-        if isinstance(scopes, list) and scopes:
+        if as_list(scopes):
             auth["scope"] = " ".join(map(str, scopes))
         return auth
 

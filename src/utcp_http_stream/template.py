@@ -151,7 +151,7 @@ class StreamableHttpCallTemplate(CallTemplate):
     @model_validator(mode="after")
     def _consistent(self) -> StreamableHttpCallTemplate:
         placeholders = set(_PLACEHOLDER.findall(self.url.split("?", 1)[0]))
-        if self.body_field is not None and self.body_field in placeholders:
+        if self.body_field in placeholders:  # placeholders are strings: never None
             raise ValueError(f"body_field {self.body_field!r} is also a path placeholder in url")
         if self.header_fields:
             _check_header_fields(self.header_fields, self.body_field, placeholders)
@@ -265,7 +265,7 @@ def _check_select_applies(stream_format: str) -> None:
 
 def _check_header_fields(header_fields: list[str], body_field: str | None, placeholders: set[str]) -> None:
     """An argument is sent one way: never as a header and as the body or a path segment too."""
-    if body_field is not None and body_field in header_fields:
+    if body_field in header_fields:  # names are strings: never None
         raise ValueError(f"body_field {body_field!r} is also listed in header_fields")
     clash = placeholders.intersection(header_fields)
     if clash:
