@@ -73,6 +73,7 @@ def _load_declared_json(text: str) -> Any:
 
 
 def _load_json(text: str) -> Any:
+    """The JSON document; a nesting too deep for the parser is a :class:`DocumentError`."""
     try:
         return json.loads(text)
     except RecursionError:

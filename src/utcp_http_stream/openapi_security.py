@@ -56,7 +56,7 @@ class SecuritySchemes:
         empty requirement allows anonymous calls: no auth, nothing missing."""
         unsupported: list[str] = []
         for requirement in as_list(requirements):
-            if not as_dict(requirement):  # also an entry that is no object
+            if not as_dict(requirement):  # empty (or no object): anonymous calls allowed
                 return None, []
             auth = self._requirement_auth(requirement)
             if auth is not None:
@@ -110,10 +110,12 @@ def _api_key(scheme: dict[str, Any], variable: str) -> dict[str, Any] | None:
 
 
 def _basic(scheme: dict[str, Any], variable: str) -> dict[str, Any]:
+    """HTTP basic auth: ``{VARIABLE}_USERNAME`` and ``{VARIABLE}_PASSWORD``."""
     return {"auth_type": "basic", "username": f"${{{variable}_USERNAME}}", "password": f"${{{variable}_PASSWORD}}"}
 
 
 def _bearer(scheme: dict[str, Any], variable: str) -> dict[str, Any]:
+    """A bearer token: ``Authorization: Bearer {VARIABLE}``."""
     return {"auth_type": "api_key", "api_key": f"Bearer ${{{variable}}}", "var_name": "Authorization",
             "location": "header"}  # fmt: skip
 
