@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,16 +56,28 @@ def load_document(body: bytes, content_type: str | None = None) -> Any:
     """The parsed document: JSON when it parses as JSON, else YAML (safe
     loading, alias expansion bounded). The caller bounds ``body``'s size."""
     text = _text(body)
-    declared_json = "json" in (content_type or "").lower()
-    if declared_json or text.lstrip().startswith(("{", "[")):
-        try:
-            return json.loads(text)
-        except RecursionError:
-            raise DocumentError("nested too deeply to read") from None
-        except json.JSONDecodeError as exc:
-            if declared_json:
-                raise DocumentError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if "json" in (content_type or "").lower():
+        return _load_declared_json(text)
+    if text.lstrip().startswith(("{", "[")):
+        with suppress(json.JSONDecodeError):  # not JSON after all: maybe YAML's flow style
+            return _load_json(text)
     return _load_yaml_collection(text)
+
+
+def _load_declared_json(text: str) -> Any:
+    """A document served as JSON: it must be JSON."""
+    try:
+        return _load_json(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def _load_json(text: str) -> Any:
+    """The JSON document; a nesting too deep for the parser is a :class:`DocumentError`."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise DocumentError("nested too deeply to read") from None
 
 
 def _load_yaml_collection(text: str) -> Any:
@@ -117,8 +130,6 @@ def _check_expansion(text: str) -> None:
     total = 0
     for event in yaml.parse(text, Loader=_Loader):
         size = _event_size(event, sizes, stack)
-        if size is None:
-            continue
         total += size
         stack[-1][1] += size
         if total > MAX_EXPANDED_NODES:
@@ -128,21 +139,31 @@ def _check_expansion(text: str) -> None:
             )
 
 
-def _event_size(event: Any, sizes: dict[str, int], stack: list[list[Any]]) -> int | None:
-    """The nodes an event adds to its parent, or None when it adds none yet."""
+def _event_size(event: Any, sizes: dict[str, int], stack: list[list[Any]]) -> int:
+    """The nodes an event adds (an alias: its anchor's whole size); a
+    collection counts as it ends, into its parent."""
     if isinstance(event, yaml.AliasEvent):
         return sizes.get(event.anchor, 1)
     if isinstance(event, yaml.CollectionStartEvent):
         stack.append([event.anchor, 1])
-        return None
+        return 0
     if isinstance(event, yaml.CollectionEndEvent):
-        anchor, size = stack.pop()
-        if anchor is not None:
-            sizes[anchor] = size
-        stack[-1][1] += size
+        _close_collection(sizes, stack)
         return 0
     if isinstance(event, yaml.ScalarEvent):
-        if event.anchor is not None:
-            sizes[event.anchor] = 1
+        _remember(sizes, event.anchor, 1)
         return 1
-    return None
+    return 0
+
+
+def _close_collection(sizes: dict[str, int], stack: list[list[Any]]) -> None:
+    """A collection ended: its whole size is known, and goes to its parent."""
+    anchor, size = stack.pop()
+    _remember(sizes, anchor, size)
+    stack[-1][1] += size
+
+
+def _remember(sizes: dict[str, int], anchor: str | None, size: int) -> None:
+    """Record the size of an anchored node, which each alias of it repeats."""
+    if anchor is not None:
+        sizes[anchor] = size

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from utcp_http_stream.decoders.framing import framing_for_content_type
+from utcp_http_stream.json_values import as_dict, as_list
 from utcp_http_stream.manual import ManualParseResult, parse_manual
 from utcp_http_stream.openapi_schema import SchemaError, SchemaResolver
 from utcp_http_stream.openapi_security import SecuritySchemes, placeholder_name
@@ -33,6 +34,8 @@ _SUPPORTED_METHODS = ("get", "put", "post", "delete", "head", "patch")
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 _SERVER_VARIABLE = re.compile(r"\{([^{}]*)\}")
 _FORM = "application/x-www-form-urlencoded"
+#: Where a parameter becomes a tool argument (a cookie has no mapping).
+_ARGUMENT_LOCATIONS = ("path", "query", "header")
 
 
 class OperationError(ValueError):
@@ -93,31 +96,41 @@ def convert_openapi(document: dict[str, Any], *, source_url: str | None = None) 
     """
     if not isinstance(document.get("paths"), dict):
         raise ValueError("the OpenAPI document has no 'paths' object")
-    context = _Context(document, source_url)
-    tools: list[dict[str, Any]] = []
     errors: list[str] = []
-    names: set[str] = set()
-    for operation in _operations(document, errors):
-        try:
-            tool = _tool(context, operation, errors)
-        except (OperationError, SchemaError) as exc:
-            errors.append(f"{operation.label}: skipped: {exc}")
-            continue
-        except (TypeError, AttributeError, KeyError, RecursionError) as exc:  # a value of the wrong type
-            errors.append(f"{operation.label}: skipped: malformed ({type(exc).__name__}: {str(exc)[:200]})")
-            continue
-        if tool["name"] in names:
-            errors.append(f"{operation.label}: skipped: a tool named {tool['name']!r} already exists")
-            continue
-        names.add(tool["name"])
-        tools.append(tool)
+    tools = _tools(_Context(document, source_url), errors)
     parsed = parse_manual({"manual_version": _version(document), "tools": tools}, source_url=source_url)
     return ManualParseResult(parsed.manual, errors + parsed.errors)
 
 
+def _tools(context: _Context, errors: list[str]) -> list[dict[str, Any]]:
+    """One tool per operation that converts, the first of each name; why
+    the others were skipped appended to ``errors``."""
+    tools: dict[str, dict[str, Any]] = {}
+    for operation in _operations(context.document, errors):
+        tool = _tool_or_report(context, operation, errors)
+        if tool is None:
+            continue
+        if tool["name"] in tools:
+            errors.append(f"{operation.label}: skipped: a tool named {tool['name']!r} already exists")
+            continue
+        tools[tool["name"]] = tool
+    return list(tools.values())
+
+
+def _tool_or_report(context: _Context, operation: _Operation, errors: list[str]) -> dict[str, Any] | None:
+    """:func:`_tool`, or None with why the operation was skipped appended to ``errors``."""
+    try:
+        return _tool(context, operation, errors)
+    except (OperationError, SchemaError) as exc:
+        reason = str(exc)
+    except (TypeError, AttributeError, KeyError, RecursionError) as exc:  # a value of the wrong type
+        reason = f"malformed ({type(exc).__name__}: {str(exc)[:200]})"
+    errors.append(f"{operation.label}: skipped: {reason}")
+    return None
+
+
 def _version(document: dict[str, Any]) -> str:
-    info = document.get("info")
-    version = info.get("version") if isinstance(info, dict) else None
+    version = as_dict(document.get("info")).get("version")
     return str(version) if version is not None else "1.0.0"
 
 
@@ -127,22 +140,20 @@ def _operations(document: dict[str, Any], errors: list[str]) -> list[_Operation]
         if not isinstance(path_item, dict):
             errors.append(f"{path}: skipped: a path item must be an object")
             continue
-        for method in _METHODS:
-            operation = path_item.get(method)
-            if isinstance(operation, dict):
-                found.append(_Operation(str(path), method, operation, path_item))
-        found.extend(_additional_operations(str(path), path_item))
+        found.extend(_path_operations(str(path), path_item))
     return found
 
 
-def _additional_operations(path: str, path_item: dict[str, Any]) -> list[_Operation]:
-    """OpenAPI 3.2's ``additionalOperations`` (methods such as LINK or COPY):
-    listed so each is reported, by its method, as not supported."""
-    extra = path_item.get("additionalOperations")
-    if not isinstance(extra, dict):
-        return []
+def _path_operations(path: str, path_item: dict[str, Any]) -> list[_Operation]:
+    """The operations of one path item. OpenAPI 3.2's ``additionalOperations``
+    (methods such as LINK or COPY) come last: listed so each is reported, by
+    its method, as not supported."""
+    standard = [(method, path_item.get(method)) for method in _METHODS]
+    additional = as_dict(path_item.get("additionalOperations")).items()
     return [
-        _Operation(path, str(method).lower(), op, path_item) for method, op in extra.items() if isinstance(op, dict)
+        _Operation(path, str(method).lower(), op, path_item)
+        for method, op in [*standard, *additional]
+        if isinstance(op, dict)
     ]
 
 
@@ -150,11 +161,12 @@ def _additional_operations(path: str, path_item: dict[str, Any]) -> list[_Operat
 
 
 def _tool(context: _Context, op: _Operation, errors: list[str]) -> dict[str, Any]:
+    """The operation as a tool document; raises what keeps it from being one."""
     if op.method not in _SUPPORTED_METHODS:
         raise OperationError(f"HTTP method {op.method.upper()} is not supported by streamable_http tools")
     parameters = _parameters(context, op)
     body = _body(context, op, parameters)
-    inputs, header_fields = _inputs(context, parameters, body)
+    inputs = _inputs(context, parameters, body)
     media = _response_media(context, op)
     stream_format, accept = _stream_format(media)
     template: dict[str, Any] = {
@@ -162,11 +174,8 @@ def _tool(context: _Context, op: _Operation, errors: list[str]) -> dict[str, Any
         "url": _server_url(context, op) + op.path,
         "http_method": op.method.upper(),
         "stream_format": stream_format,
+        **_argument_fields(parameters, body),
     }
-    if body is not None:
-        template.update(content_type=body.media_type, body_field=BODY_ARGUMENT)
-    if header_fields:
-        template["header_fields"] = header_fields
     if accept is not None:
         template["headers"] = {"Accept": accept}
     auth = _auth(context, op, errors)
@@ -175,11 +184,23 @@ def _tool(context: _Context, op: _Operation, errors: list[str]) -> dict[str, Any
     return {
         "name": _name(op),
         "description": _description(op.operation),
-        "tags": [str(tag) for tag in op.operation.get("tags") or [] if isinstance(tag, str | int)],
+        "tags": _tags(op.operation),
         "inputs": inputs,
         "outputs": _outputs(context, media, stream_format),
         "tool_call_template": template,
     }
+
+
+def _argument_fields(parameters: list[dict[str, Any]], body: _Body | None) -> dict[str, Any]:
+    """The template fields that say where arguments go besides the URL: the
+    body (its media type and argument) and the header arguments."""
+    fields: dict[str, Any] = {}
+    if body is not None:
+        fields.update(content_type=body.media_type, body_field=BODY_ARGUMENT)
+    header_fields = [str(p["name"]) for p in _located(parameters, "header")]
+    if header_fields:
+        fields["header_fields"] = header_fields
+    return fields
 
 
 def _name(op: _Operation) -> str:
@@ -199,43 +220,57 @@ def _description(operation: dict[str, Any]) -> str:
     return ""
 
 
+def _tags(operation: dict[str, Any]) -> list[str]:
+    """The operation's string (or number) tags."""
+    return [str(tag) for tag in operation.get("tags") or [] if isinstance(tag, str | int)]
+
+
 # -- inputs --------------------------------------------------------------------------------
 
 
 def _parameters(context: _Context, op: _Operation) -> list[dict[str, Any]]:
     """Path-level then operation-level parameters, the latter overriding."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for raw in [*_as_list(op.path_item.get("parameters")), *_as_list(op.operation.get("parameters"))]:
+    for raw in [*as_list(op.path_item.get("parameters")), *as_list(op.operation.get("parameters"))]:
         parameter = context.resolver.deref(raw)
-        if not isinstance(parameter, dict) or "name" not in parameter or "in" not in parameter:
+        if not as_dict(parameter).keys() >= {"name", "in"}:
             raise OperationError("a parameter needs 'name' and 'in'")
         merged[(str(parameter["name"]), str(parameter["in"]))] = parameter
     return list(merged.values())
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def _located(parameters: list[dict[str, Any]], location: str) -> list[dict[str, Any]]:
+    """The parameters ``in`` one location."""
+    return [parameter for parameter in parameters if parameter["in"] == location]
 
 
-def _inputs(
-    context: _Context, parameters: list[dict[str, Any]], body: _Body | None
-) -> tuple[dict[str, Any], list[str]]:
+def _inputs(context: _Context, parameters: list[dict[str, Any]], body: _Body | None) -> dict[str, Any]:
     """One object schema over the path, query and header parameters (cookie
-    parameters have no mapping) and the body; the header arguments."""
+    parameters have no mapping) and the body."""
     properties: dict[str, Any] = {}
     required: list[str] = []
     for parameter in parameters:
-        if parameter["in"] in ("path", "query", "header"):
+        if parameter["in"] in _ARGUMENT_LOCATIONS:
             _add_parameter(context, parameter, properties, required)
-        elif parameter["in"] in ("cookie", "querystring") and parameter.get("required"):
-            raise OperationError(f"its required {parameter['in']} parameter {parameter['name']!r} cannot be sent")
-    headers = [str(p["name"]) for p in parameters if p["in"] == "header"]
+        else:
+            _check_not_needed(parameter)
     if body is not None:
         _add_body(body, properties, required)
+    return _object_schema(properties, required)
+
+
+def _check_not_needed(parameter: dict[str, Any]) -> None:
+    """A cookie or OpenAPI 3.2 ``querystring`` parameter cannot be sent: refuse one that is required."""
+    if parameter["in"] in ("cookie", "querystring") and parameter.get("required"):
+        raise OperationError(f"its required {parameter['in']} parameter {parameter['name']!r} cannot be sent")
+
+
+def _object_schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """An object schema with these properties; ``required`` only when some are."""
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
-    return schema, headers
+    return schema
 
 
 def _add_body(body: _Body, properties: dict[str, Any], required: list[str]) -> None:
@@ -275,8 +310,15 @@ def _raw_parameter_schema(parameter: dict[str, Any]) -> Any:
     (Swagger 2.0) the parameter itself without the parameter keys."""
     if "schema" in parameter:
         return parameter["schema"]
-    if isinstance(parameter.get("content"), dict) and parameter["content"]:
-        return next(iter(parameter["content"].values())).get("schema", {})
+    content = as_dict(parameter.get("content"))
+    if content:
+        return next(iter(content.values())).get("schema", {})
+    return _inline_schema(parameter)
+
+
+def _inline_schema(parameter: dict[str, Any]) -> dict[str, Any]:
+    """A Swagger 2.0 parameter's schema keywords: all but the parameter keys
+    and the ``x-`` extensions."""
     return {k: v for k, v in parameter.items() if k not in _PARAMETER_KEYS and not k.startswith("x-")}
 
 
@@ -284,18 +326,20 @@ def _raw_parameter_schema(parameter: dict[str, Any]) -> Any:
 
 
 def _body(context: _Context, op: _Operation, parameters: list[dict[str, Any]]) -> _Body | None:
-    if context.swagger:
-        return _swagger_body(context, op, parameters)
+    return _swagger_body(context, op, parameters) if context.swagger else _request_body(context, op)
+
+
+def _request_body(context: _Context, op: _Operation) -> _Body | None:
+    """OpenAPI 3's ``requestBody``, in the media type we send best."""
     raw = op.operation.get("requestBody")
     if raw is None:
         return None
-    body = context.resolver.deref(raw)
-    content = body.get("content") if isinstance(body, dict) else None
-    if not isinstance(content, dict) or not content:
+    body = as_dict(context.resolver.deref(raw))
+    content = as_dict(body.get("content"))
+    if not content:
         raise OperationError("requestBody has no content")
     media_type = _pick_body_media(list(content))
-    media = content[media_type] if isinstance(content[media_type], dict) else {}
-    schema = context.resolver.resolve(media.get("schema", {}))
+    schema = context.resolver.resolve(as_dict(content[media_type]).get("schema", {}))
     return _Body(_concrete(media_type), schema, bool(body.get("required")))
 
 
@@ -328,71 +372,84 @@ def _concrete(media_type: str) -> str:
 def _swagger_body(context: _Context, op: _Operation, parameters: list[dict[str, Any]]) -> _Body | None:
     """Swagger 2.0: an ``in: body`` parameter, or ``formData`` parameters
     sent form-urlencoded (a file among them needs multipart)."""
-    consumes = _consumes(context, op)
-    body = next((p for p in parameters if p["in"] == "body"), None)
-    if body is not None:
-        schema = context.resolver.resolve(body.get("schema", {}))
-        return _Body(_concrete(_pick_body_media(consumes)), schema, bool(body.get("required")))
-    form = [p for p in parameters if p["in"] == "formData"]
+    consumes = _swagger_media_types(context, op, "consumes")
+    bodies = _located(parameters, "body")
+    if bodies:
+        schema = context.resolver.resolve(bodies[0].get("schema", {}))
+        return _Body(_concrete(_pick_body_media(consumes)), schema, bool(bodies[0].get("required")))
+    form = _located(parameters, "formData")
     return _form_body(context, form, consumes) if form else None
 
 
-def _consumes(context: _Context, op: _Operation) -> list[str]:
-    return op.operation.get("consumes") or context.document.get("consumes") or ["application/json"]
+def _swagger_media_types(context: _Context, op: _Operation, key: str) -> list[str]:
+    """Swagger 2.0's ``consumes`` or ``produces``: the operation's, else the
+    document's, else JSON."""
+    return op.operation.get(key) or context.document.get(key) or ["application/json"]
 
 
 def _form_body(context: _Context, form: list[dict[str, Any]], consumes: list[str]) -> _Body:
     """Swagger 2.0 ``formData`` parameters as one form-urlencoded object."""
-    if _FORM not in consumes or any(p.get("type") == "file" for p in form):
+    if _needs_multipart(form, consumes):
         raise OperationError("its form parameters need multipart/form-data, which is not supported yet")
-    properties = {str(p["name"]): _parameter_schema(context, p) for p in form}
-    required = [str(p["name"]) for p in form if p.get("required")]
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    return _Body(_FORM, schema, bool(required))
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for parameter in form:
+        _add_parameter(context, parameter, properties, required)
+    return _Body(_FORM, _object_schema(properties, required), bool(required))
+
+
+def _needs_multipart(form: list[dict[str, Any]], consumes: list[str]) -> bool:
+    """True when the operation does not consume a form-urlencoded body, or
+    one of its form parameters is a file."""
+    return _FORM not in consumes or any(p.get("type") == "file" for p in form)
 
 
 # -- responses: framing and outputs ---------------------------------------------------------------
 
 
 def _success_responses(context: _Context, op: _Operation) -> list[dict[str, Any]]:
-    responses = op.operation.get("responses")
-    if not isinstance(responses, dict):
-        return []
-    codes = [code for code in responses if str(code).startswith("2")] or [c for c in responses if c == "default"]
-    found = [context.resolver.deref(responses[code]) for code in codes]
+    """The success responses (see :func:`_success_codes`) that are objects, dereferenced."""
+    responses = as_dict(op.operation.get("responses"))
+    found = (context.resolver.deref(responses[code]) for code in _success_codes(responses))
     return [response for response in found if isinstance(response, dict)]
+
+
+def _success_codes(responses: dict[Any, Any]) -> list[Any]:
+    """The 2XX status codes, else ``default`` when there is one."""
+    codes = [code for code in responses if str(code).startswith("2")]
+    if not codes and "default" in responses:
+        codes = ["default"]
+    return codes
 
 
 def _response_media(context: _Context, op: _Operation) -> list[tuple[str, dict[str, Any]]]:
     """(media type, media type object) of every success response, in order."""
     media: list[tuple[str, dict[str, Any]]] = []
     for response in _success_responses(context, op):
-        if context.swagger:
-            media.extend(_swagger_media(context, op, response))
-            continue
-        content = response.get("content")
-        if isinstance(content, dict):
-            media.extend((str(k), v if isinstance(v, dict) else {}) for k, v in content.items())
+        media.extend(_swagger_media(context, op, response) if context.swagger else _content_media(response))
     return media
 
 
+def _content_media(response: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """OpenAPI 3: the response's ``content`` entries."""
+    return [(str(k), as_dict(v)) for k, v in as_dict(response.get("content")).items()]
+
+
 def _swagger_media(context: _Context, op: _Operation, response: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Swagger 2.0: the response's ``schema`` in each media type it ``produces``."""
     schema = response.get("schema")
     if schema is None:
         return []
-    if isinstance(schema, dict) and schema.get("type") == "file":
+    if as_dict(schema).get("type") == "file":
         return [("application/octet-stream", {})]
-    produces = op.operation.get("produces") or context.document.get("produces") or ["application/json"]
-    return [(str(media_type), {"schema": schema}) for media_type in produces]
+    return [(str(media_type), {"schema": schema}) for media_type in _swagger_media_types(context, op, "produces")]
 
 
 def _stream_format(media: list[tuple[str, dict[str, Any]]]) -> tuple[str, str | None]:
     """One framing -> that framing; several (a JSON answer or an event
     stream) -> ``auto`` and the Accept header listing the media types."""
     names = list(dict.fromkeys(media_type for media_type, _ in media))
-    kinds = list(dict.fromkeys("auto" if "*" in name else framing_for_content_type(name) for name in names))
+    kinds = list(dict.fromkeys(map(_framing, names)))
     if len(kinds) == 1:
         return kinds[0], None
     if not kinds or "auto" in kinds:
@@ -400,12 +457,17 @@ def _stream_format(media: list[tuple[str, dict[str, Any]]]) -> tuple[str, str | 
     return "auto", ", ".join(names)
 
 
+def _framing(media_type: str) -> str:
+    """The framing of a response media type; a wildcard one could be any (``auto``)."""
+    return "auto" if "*" in media_type else framing_for_content_type(media_type)
+
+
 def _outputs(context: _Context, media: list[tuple[str, dict[str, Any]]], stream_format: str) -> dict[str, Any]:
     """OpenAPI 3.2's ``itemSchema`` as an array of items; a single JSON
     answer's schema as it is; otherwise nothing is promised. A schema that
     cannot be resolved costs only the outputs, not the tool."""
     try:
-        items = next((_item_schema(context, m, obj) for m, obj in media if "itemSchema" in obj), None)
+        items = _items_schema(context, media)
         if items is not None:
             return {"type": "array", "items": items}
         if stream_format in ("json", "auto"):
@@ -415,11 +477,15 @@ def _outputs(context: _Context, media: list[tuple[str, dict[str, Any]]], stream_
     return {}
 
 
+def _items_schema(context: _Context, media: list[tuple[str, dict[str, Any]]]) -> Any:
+    """The first ``itemSchema``'s item, resolved; None when no media type has one."""
+    return next((_item_schema(context, m, obj) for m, obj in media if "itemSchema" in obj), None)
+
+
 def _json_answer_schema(context: _Context, media: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """The schema of the first JSON media type that has one, resolved; ``{}`` when none has."""
-    schemas = [obj["schema"] for media_type, obj in media if "schema" in obj and _is_json(media_type)]
-    resolved = context.resolver.resolve(schemas[0]) if schemas else {}
-    return resolved if isinstance(resolved, dict) else {}
+    schema = next((obj["schema"] for media_type, obj in media if "schema" in obj and _is_json(media_type)), {})
+    return as_dict(context.resolver.resolve(schema))
 
 
 def _item_schema(context: _Context, media_type: str, media: dict[str, Any]) -> Any:
@@ -431,8 +497,7 @@ def _sse_data_schema(event: Any) -> Any:
     """An SSE ``itemSchema`` describes the event (``data``, ``event``, ``id``,
     ``retry``); the tool yields each event's data, parsed when it is JSON, so
     the item is ``data``'s ``contentSchema`` when there is one."""
-    properties = event.get("properties") if isinstance(event, dict) else None
-    data = properties.get("data") if isinstance(properties, dict) else None
+    data = as_dict(as_dict(event).get("properties")).get("data")
     if isinstance(data, dict):
         return data.get("contentSchema", data)
     return event
@@ -447,17 +512,20 @@ def _is_json(media_type: str) -> bool:
 
 def _server_url(context: _Context, op: _Operation) -> str:
     """The base URL without a trailing slash, absolute."""
-    if context.swagger:
-        return _swagger_base(context)
+    return _swagger_base(context) if context.swagger else _server_base(context, op)
+
+
+def _server_base(context: _Context, op: _Operation) -> str:
+    """OpenAPI 3: the first server of the operation, else of its path, else of the document."""
     servers = op.operation.get("servers") or op.path_item.get("servers") or context.document.get("servers")
     url = "/" if not servers else _expand_server(servers[0])
     return _absolute(context, url).rstrip("/")
 
 
 def _expand_server(server: Any) -> str:
-    if not isinstance(server, dict) or not isinstance(server.get("url"), str):
+    if not isinstance(as_dict(server).get("url"), str):
         raise OperationError("a server needs a 'url' string")
-    variables = server.get("variables") if isinstance(server.get("variables"), dict) else {}
+    variables = as_dict(server.get("variables"))
 
     def default(match: re.Match[str]) -> str:
         variable = variables.get(match.group(1))
@@ -484,13 +552,19 @@ def _swagger_base(context: _Context) -> str:
     missing comes from the document's own URL."""
     document = context.document
     source = urlsplit(context.source_url or "")
-    schemes = [str(s).lower() for s in document.get("schemes") or []] or [source.scheme or "https"]
-    scheme = "https" if "https" in schemes else schemes[0]
+    scheme = _swagger_scheme(document, source.scheme)
     host = document.get("host") or source.netloc
     if not host:
         raise OperationError("the document has no 'host' and its own URL is unknown; give it (convert --base-url)")
     base_path = str(document.get("basePath") or "/")
     return f"{scheme}://{host}{base_path}".rstrip("/")
+
+
+def _swagger_scheme(document: dict[str, Any], source_scheme: str) -> str:
+    """https when the document's ``schemes`` offer it, else their first; with
+    none listed, the scheme of the document's own URL (https when unknown)."""
+    schemes = [str(s).lower() for s in document.get("schemes") or [source_scheme or "https"]]
+    return "https" if "https" in schemes else schemes[0]
 
 
 # -- security --------------------------------------------------------------------------------------
@@ -506,8 +580,5 @@ def _auth(context: _Context, op: _Operation, errors: list[str]) -> dict[str, Any
 
 def _security_schemes(document: dict[str, Any], *, swagger: bool) -> dict[str, Any]:
     if swagger:
-        schemes = document.get("securityDefinitions")
-    else:
-        components = document.get("components")
-        schemes = components.get("securitySchemes") if isinstance(components, dict) else None
-    return schemes if isinstance(schemes, dict) else {}
+        return as_dict(document.get("securityDefinitions"))
+    return as_dict(as_dict(document.get("components")).get("securitySchemes"))

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from utcp_http_stream.json_values import as_dict, as_list
+
 __all__ = ["SecuritySchemes", "placeholder_name"]
 
 _NOT_A_VARIABLE = re.compile(r"[^A-Za-z0-9]")
@@ -53,39 +55,31 @@ class SecuritySchemes:
         scheme of a supported type), and the requirements it could not. An
         empty requirement allows anonymous calls: no auth, nothing missing."""
         unsupported: list[str] = []
-        for requirement in requirements if isinstance(requirements, list) else []:
-            if not isinstance(requirement, dict) or not requirement:
+        for requirement in as_list(requirements):
+            if not as_dict(requirement):  # empty (or no object): anonymous calls allowed
                 return None, []
-            if len(requirement) == 1:
-                ((name, scopes),) = requirement.items()
-                auth = self._scheme_auth(str(name), scopes)
-                if auth is not None:
-                    return auth, []
+            auth = self._requirement_auth(requirement)
+            if auth is not None:
+                return auth, []
             unsupported.append(" + ".join(map(str, requirement)))
         return None, unsupported
 
-    def _scheme_auth(self, name: str, scopes: Any) -> dict[str, Any] | None:
-        scheme = self._deref(self._schemes.get(name))
-        if not isinstance(scheme, dict):
+    def _requirement_auth(self, requirement: dict[Any, Any]) -> dict[str, Any] | None:
+        """The auth of a requirement naming one scheme (with its scopes); None
+        for one that combines several, which no single auth can satisfy."""
+        if len(requirement) != 1:
             return None
+        ((name, scopes),) = requirement.items()
+        return self._scheme_auth(str(name), scopes)
+
+    def _scheme_auth(self, name: str, scopes: Any) -> dict[str, Any] | None:
+        scheme = as_dict(self._deref(self._schemes.get(name)))
         variable = placeholder_name(name)
-        kind = str(scheme.get("type"))
-        if kind == "http":  # OpenAPI 3's basic and bearer
-            kind = str(scheme.get("scheme", "")).lower()
+        kind = _kind(scheme)
         if kind == "oauth2":
             return self._oauth2(scheme, variable, scopes)
-        if kind == "apiKey":
-            return _api_key(scheme, variable)
-        if kind == "basic":
-            return {
-                "auth_type": "basic",
-                "username": f"${{{variable}_USERNAME}}",
-                "password": f"${{{variable}_PASSWORD}}",
-            }
-        if kind == "bearer":
-            return {"auth_type": "api_key", "api_key": f"Bearer ${{{variable}}}", "var_name": "Authorization",
-                    "location": "header"}  # fmt: skip
-        return None
+        build = _AUTH_BUILDERS.get(kind)
+        return None if build is None else build(scheme, variable)
 
     def _oauth2(self, scheme: dict[str, Any], variable: str, scopes: Any) -> dict[str, Any] | None:
         token_url = _token_url(scheme, swagger=self._swagger)
@@ -97,9 +91,15 @@ class SecuritySchemes:
             "client_id": f"${{{variable}_CLIENT_ID}}",
             "client_secret": f"${{{variable}_CLIENT_SECRET}}",
         }
-        if isinstance(scopes, list) and scopes:
+        if as_list(scopes):
             auth["scope"] = " ".join(map(str, scopes))
         return auth
+
+
+def _kind(scheme: dict[str, Any]) -> str:
+    """The scheme's ``type``; for OpenAPI 3's ``http`` type, its ``scheme`` (basic, bearer)."""
+    kind = str(scheme.get("type"))
+    return str(scheme.get("scheme", "")).lower() if kind == "http" else kind
 
 
 def _api_key(scheme: dict[str, Any], variable: str) -> dict[str, Any] | None:
@@ -109,12 +109,34 @@ def _api_key(scheme: dict[str, Any], variable: str) -> dict[str, Any] | None:
             "location": scheme["in"]}  # fmt: skip
 
 
+def _basic(scheme: dict[str, Any], variable: str) -> dict[str, Any]:
+    """HTTP basic auth: ``{VARIABLE}_USERNAME`` and ``{VARIABLE}_PASSWORD``."""
+    return {"auth_type": "basic", "username": f"${{{variable}_USERNAME}}", "password": f"${{{variable}_PASSWORD}}"}
+
+
+def _bearer(scheme: dict[str, Any], variable: str) -> dict[str, Any]:
+    """A bearer token: ``Authorization: Bearer {VARIABLE}``."""
+    return {"auth_type": "api_key", "api_key": f"Bearer ${{{variable}}}", "var_name": "Authorization",
+            "location": "header"}  # fmt: skip
+
+
+#: Scheme kind -> its auth (OAuth2 needs the document's dialect: a method).
+_AUTH_BUILDERS: dict[str, Callable[[dict[str, Any], str], dict[str, Any] | None]] = {
+    "apiKey": _api_key,
+    "basic": _basic,
+    "bearer": _bearer,
+}
+
+
 def _token_url(scheme: dict[str, Any], *, swagger: bool) -> str | None:
-    """The client credentials flow's token URL (Swagger 2.0 calls it ``application``)."""
-    if swagger:
-        token_url = scheme.get("tokenUrl") if scheme.get("flow") == "application" else None
-    else:
-        flows = scheme.get("flows") if isinstance(scheme.get("flows"), dict) else {}
-        flow = flows.get("clientCredentials")
-        token_url = flow.get("tokenUrl") if isinstance(flow, dict) else None
+    """The client credentials flow's token URL."""
+    token_url = _client_credentials_flow(scheme, swagger=swagger).get("tokenUrl")
     return token_url if isinstance(token_url, str) else None
+
+
+def _client_credentials_flow(scheme: dict[str, Any], *, swagger: bool) -> dict[str, Any]:
+    """The client credentials flow object, ``{}`` when the scheme has none.
+    Swagger 2.0 names it ``application`` and puts it in the scheme itself."""
+    if swagger:
+        return scheme if scheme.get("flow") == "application" else {}
+    return as_dict(as_dict(scheme.get("flows")).get("clientCredentials"))

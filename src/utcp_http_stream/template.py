@@ -12,9 +12,10 @@ import logging
 import re
 import traceback
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from utcp.data.call_template import CallTemplate
 from utcp.exceptions import UtcpSerializerValidationError
 from utcp.interfaces.serializer import Serializer
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{([^{}/?#]*)\}")
 _VARIABLE = re.compile(r"\$\{?[A-Za-z0-9_]")
+#: Stream formats whose items are not JSON -> what they yield instead.
+_NOT_JSON_ITEMS = {"bytes": "bytes", "text": "text lines"}
 
 
 class ReconnectPolicy(BaseModel):
@@ -136,7 +139,7 @@ class StreamableHttpCallTemplate(CallTemplate):
         if value is None:
             return None
         for name in value:
-            if not name or not name.strip():
+            if not name.strip():
                 raise ValueError("headers contains an empty header name")
         return value
 
@@ -148,15 +151,12 @@ class StreamableHttpCallTemplate(CallTemplate):
     @model_validator(mode="after")
     def _consistent(self) -> StreamableHttpCallTemplate:
         placeholders = set(_PLACEHOLDER.findall(self.url.split("?", 1)[0]))
-        if self.body_field is not None and self.body_field in placeholders:
+        if self.body_field in placeholders:  # placeholders are strings: never None
             raise ValueError(f"body_field {self.body_field!r} is also a path placeholder in url")
         if self.header_fields:
             _check_header_fields(self.header_fields, self.body_field, placeholders)
-        if self.select is not None and self.stream_format in ("bytes", "text"):
-            raise ValueError(
-                f"select applies to JSON items; stream_format {self.stream_format!r} yields "
-                f"{'bytes' if self.stream_format == 'bytes' else 'text lines'}"
-            )
+        if self.select is not None:
+            _check_select_applies(self.stream_format)
         return self
 
     def path_placeholders(self) -> list[str]:
@@ -165,25 +165,29 @@ class StreamableHttpCallTemplate(CallTemplate):
 
     def __repr_args__(self):  # secrets never reach repr() or str()
         for key, value in super().__repr_args__():
-            if key == "url" and isinstance(value, str):
-                yield key, redact_url(value, all_query=True)
-            elif key == "headers" and value:
-                # Any static header may carry a credential (x-api-key, a
-                # bearer...): show the names, never the values.
-                yield key, dict.fromkeys(value, "***")
-            else:
-                yield key, value
+            yield key, _shown(key, value)
+
+
+def _shown(key: str | None, value: Any) -> Any:
+    """A field's value as repr() shows it: the URL redacted, and of the static
+    headers only the names (any may carry a credential: x-api-key, a bearer...)."""
+    if key == "url" and isinstance(value, str):
+        return redact_url(value, all_query=True)
+    if key == "headers" and value:
+        return dict.fromkeys(value, "***")
+    return value
 
 
 def format_validation_error(exc: ValidationError) -> str:
     """One line per problem, ``field.path: message``: readable, no traceback."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(part) for part in err.get("loc", ())) or "(template)"
-        msg = err.get("msg", "invalid")
-        msg = msg.removeprefix("Value error, ")
-        lines.append(f"{loc}: {msg}")
-    return "; ".join(lines)
+    return "; ".join(_error_line(err) for err in exc.errors())
+
+
+def _error_line(err: ErrorDetails) -> str:
+    """``field.path: message`` for one pydantic error."""
+    loc = ".".join(str(part) for part in err.get("loc", ())) or "(template)"
+    msg = err.get("msg", "invalid").removeprefix("Value error, ")
+    return f"{loc}: {msg}"
 
 
 class StreamableHttpCallTemplateSerializer(Serializer[StreamableHttpCallTemplate]):
@@ -205,9 +209,14 @@ class StreamableHttpCallTemplateSerializer(Serializer[StreamableHttpCallTemplate
             raise UtcpSerializerValidationError(
                 "Invalid streamable_http call template: " + "".join(traceback.format_exception_only(exc)).strip()
             ) from None
-        for field in unknown_fields(obj, StreamableHttpCallTemplate.model_fields):
-            logger.warning("call template %s: %s", _label(obj), field.advice())
+        _warn_unknown_fields(obj)
         return template
+
+
+def _warn_unknown_fields(obj: dict) -> None:
+    """One warning per key of ``obj`` the template has no field for."""
+    for field in unknown_fields(obj, StreamableHttpCallTemplate.model_fields):
+        logger.warning("call template %s: %s", _label(obj), field.advice())
 
 
 def _label(obj: dict) -> str:
@@ -229,11 +238,17 @@ def _check_url_shape(value: str) -> None:
         raise ValueError(f"url {redact_url(value)!r} must start with https:// (or http:// for loopback)")
     if not parts.netloc:
         raise ValueError(f"url {redact_url(value)!r} has no host")
+    _check_authority(parts, value)
+
+
+def _check_authority(parts: SplitResult, value: str) -> None:
+    """Refuse a {placeholder} in the host, credentials (a password comes
+    only with a user), an invalid port."""
     if "{" in parts.netloc or "}" in parts.netloc:
         raise ValueError(
             f"url {redact_url(value)!r} has a {{placeholder}} in its host; path parameters may only appear in the path"
         )
-    if parts.username is not None or parts.password is not None:
+    if parts.username is not None:
         raise ValueError("url must not embed credentials (user:password@); use the auth field")
     try:
         parts.port  # noqa: B018 - raises on an invalid port
@@ -241,9 +256,16 @@ def _check_url_shape(value: str) -> None:
         raise ValueError(f"url {redact_url(value)!r} has an invalid port") from None
 
 
+def _check_select_applies(stream_format: str) -> None:
+    """``select`` picks from JSON items: refuse it with a format that yields none."""
+    yields = _NOT_JSON_ITEMS.get(stream_format)
+    if yields is not None:
+        raise ValueError(f"select applies to JSON items; stream_format {stream_format!r} yields {yields}")
+
+
 def _check_header_fields(header_fields: list[str], body_field: str | None, placeholders: set[str]) -> None:
     """An argument is sent one way: never as a header and as the body or a path segment too."""
-    if body_field is not None and body_field in header_fields:
+    if body_field in header_fields:  # names are strings: never None
         raise ValueError(f"body_field {body_field!r} is also listed in header_fields")
     clash = placeholders.intersection(header_fields)
     if clash:

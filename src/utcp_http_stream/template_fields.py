@@ -63,18 +63,17 @@ def unknown_fields(data: Mapping[str, Any], known: Iterable[str]) -> list[Unknow
     closest known field (or where the setting lives instead)."""
     names = list(known)
     allowed = set(names)
-    found = []
-    for key in data:
-        if not isinstance(key, str) or key in allowed:
-            continue
-        lowered = key.lower().replace("-", "_")
-        if lowered in allowed:
-            found.append(UnknownField(key, lowered, None))
-            continue
-        topic = _SYNONYMS.get(lowered)
-        if topic is not None:
-            found.append(UnknownField(key, None, _ELSEWHERE[topic]))
-            continue
-        close = difflib.get_close_matches(lowered, names, n=1, cutoff=0.6)
-        found.append(UnknownField(key, close[0] if close else None, None))
-    return found
+    return [_unknown_field(key, names, allowed) for key in data if isinstance(key, str) and key not in allowed]
+
+
+def _unknown_field(key: str, names: list[str], allowed: set[str]) -> UnknownField:
+    """``key`` with the field it is a variant of (case, ``-``), else where the
+    setting lives instead, else the field it most resembles."""
+    lowered = key.lower().replace("-", "_")
+    if lowered in allowed:
+        return UnknownField(key, lowered, None)
+    topic = _SYNONYMS.get(lowered)
+    if topic is not None:
+        return UnknownField(key, None, _ELSEWHERE[topic])
+    close = difflib.get_close_matches(lowered, names, n=1, cutoff=0.6)
+    return UnknownField(key, close[0] if close else None, None)
