@@ -25,6 +25,7 @@ compact records, is parsed in one batch (:meth:`JsonSeqDecoder._whole_records`).
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 from utcp_http_stream.decoders import jsonlib
@@ -128,7 +129,7 @@ class JsonSeqDecoder(ItemDecoder):
         return (
             records.count(_LF) == len(segments)
             and (self._stop is None or self._stop not in records)
-            and all(segment.endswith(_LF) for segment in segments)
+            and all(map(bytes.endswith, segments, repeat(_LF)))
             and max(map(len, segments)) <= self._limit + 1
         )
 
@@ -150,16 +151,9 @@ class JsonSeqDecoder(ItemDecoder):
             self._stray(data[pos:stop])
             return
         buf = self._buf
-        while pos < stop:
-            need = self._next_try - len(buf)
-            if need > 0:  # no LF before this point is worth a parse attempt
-                cut = min(stop, pos + need)
-                buf += data[pos:cut]
-                pos = cut
-                if self._oversized():
-                    return
-                continue
-            lf = data.find(_LF, pos, stop)
+        while True:
+            # No LF before the record reaches _next_try bytes is worth a parse attempt.
+            lf = data.find(_LF, pos + max(0, self._next_try - len(buf)), stop)
             buf += data[pos : stop if lf < 0 else lf]
             if self._oversized() or lf < 0:
                 return
