@@ -33,7 +33,7 @@ from utcp_http_stream.decoders.diagnostics import decode_error, prefix_for_excer
 from utcp_http_stream.decoders.lines import first_too_long
 from utcp_http_stream.errors import StreamDecodeError
 
-__all__ = ["RawEvent", "ServerSentEvent", "SseParser"]
+__all__ = ["RawEvent", "ServerSentEvent", "SseParser", "decoded_events"]
 
 _BOM = b"\xef\xbb\xbf"
 _CR = 0x0D
@@ -68,6 +68,11 @@ class ServerSentEvent:
     def json(self) -> Any:
         """The data parsed as JSON (raises :class:`ValueError` when it is not)."""
         return jsonlib.loads(self.data)
+
+
+def decoded_events(raw: list[RawEvent]) -> list[ServerSentEvent]:
+    """The :class:`ServerSentEvent` of each raw event, its data decoded."""
+    return [ServerSentEvent(kind, data.decode("utf-8", "replace"), id_, retry) for _, kind, data, id_, retry in raw]
 
 
 class SseParser:
@@ -133,9 +138,7 @@ class SseParser:
         raw = self.feed_raw(data)
         if not raw and self.error is not None:
             raise self.error
-        return [
-            ServerSentEvent(event, body.decode("utf-8", "replace"), id_, retry) for _, event, body, id_, retry in raw
-        ]
+        return decoded_events(raw)
 
     def close(self) -> list[ServerSentEvent]:
         """End of stream: the incomplete event, if any, is discarded (the spec
