@@ -87,14 +87,14 @@ class JsonSeqDecoder(ItemDecoder):
         """Records and pieces of records in ``data``, RS by RS."""
         pos = 0
         batch = True  # one batch attempt per chunk: a failed one is not retried record by record
-        while True:
-            rs = data.find(_RS, pos)
-            self._take(data, pos, len(data) if rs < 0 else rs, out)
-            if rs < 0 or self._error is not None or self.finished:
-                break
+        rs = data.find(_RS)
+        while rs >= 0:
+            self._take(data, pos, rs, out)
+            if self._error is not None or self.finished:
+                return
             self._end_record(out, at_eof=False)
             if self._error is not None or self.finished:
-                break
+                return
             pos = self._whole_records(data, rs, out) if batch else rs
             if pos == rs:  # no batch: open the record that starts here
                 batch = False
@@ -102,6 +102,8 @@ class JsonSeqDecoder(ItemDecoder):
                 self._open = True
                 self._next_try = 0
                 pos = rs + 1
+            rs = data.find(_RS, pos)
+        self._take(data, pos, len(data), out)
 
     def _whole_records(self, data: bytes, rs: int, out: list[Any]) -> int:
         """The fast path: the records from the RS at ``rs`` to the chunk's last
