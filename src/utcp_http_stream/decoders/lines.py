@@ -89,17 +89,6 @@ class LineSplitter(Generic[AnyStr]):
             if data:  # no line completes: remember the piece
                 self._hold(data)
             return []
-        lines, tail = self._split(data)
-        self.lines_done += len(lines)
-        if tail:
-            self._hold(tail)
-        return lines
-
-    def _split(self, data: AnyStr) -> tuple[list[AnyStr], AnyStr]:
-        """(complete lines, partial last line) of ``data``, which holds a line
-        ending: the held pieces joined to the first line, the CR of each CRLF
-        removed, and the lines cut before an oversized one (then nothing is
-        left to hold)."""
         lines = data.split(self._newline)
         tail = lines.pop()
         arrived = self._pending_len + len(data)
@@ -111,8 +100,11 @@ class LineSplitter(Generic[AnyStr]):
         # The lines together are no longer than what arrived, so only a chunk
         # that could hold an oversized line pays for measuring each one.
         if arrived > self._limit:
-            return self._cut_at_oversized(lines, tail)
-        return lines, tail
+            lines, tail = self._cut_at_oversized(lines, tail)
+        self.lines_done += len(lines)
+        if tail:
+            self._hold(tail)
+        return lines
 
     def _hold(self, piece: AnyStr) -> None:
         """Keep ``piece`` of the partial line (no copy) and check the limit."""
