@@ -9,6 +9,7 @@ deltas).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from utcp_http_stream.decoders.framing import FRAMINGS
@@ -35,15 +36,26 @@ def aggregate(framing: str, items: list[Any], mode: str = "auto") -> Any:
     """
     if mode not in AGGREGATE_MODES:
         raise ValueError(f"aggregate must be one of {', '.join(AGGREGATE_MODES)}, not {mode!r}")
-    if framing == "bytes":
-        return b"".join(items)
-    if framing == "json":
-        return items[0] if items else None
-    if framing == "text":
-        return "\n".join(items)
+    whole = _ONE_VALUE.get(framing)
+    if whole is not None:
+        return whole(items)
     if framing not in FRAMINGS:
         raise ValueError(f"unknown framing {framing!r}; expected one of {', '.join(FRAMINGS)}")
     return _concat(items) if mode == "concat" else list(items)
+
+
+def _document(items: list[Any]) -> Any:
+    """The json framing's one document, or ``None`` when there was none."""
+    return items[0] if items else None
+
+
+# The framings whose items make one value whatever the mode: the body, the
+# document, the text.
+_ONE_VALUE: dict[str, Callable[[list[Any]], Any]] = {
+    "bytes": b"".join,
+    "json": _document,
+    "text": "\n".join,
+}
 
 
 def _concat(items: list[Any]) -> Any:

@@ -34,19 +34,28 @@ def excerpt(data: bytes | str, limit: int = EXCERPT_CHARS) -> str:
     """Return at most ``limit`` printable characters of ``data`` (bytes are
     decoded as UTF-8 with replacement), control characters escaped, and
     ``...`` appended when something was cut."""
-    if isinstance(data, bytes | bytearray | memoryview):
-        text = bytes(data[:_EXCERPT_BYTES]).decode("utf-8", "replace")
-        cut = len(data) > _EXCERPT_BYTES or len(text) > limit
-    else:
-        text = data
-        cut = len(text) > limit
+    text, cut = _leading_text(data, limit)
     text = text[:limit]
     if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-        if len(text) > limit:
-            text = text[:limit]
-            cut = True
+        text = _escaped(text)
+        cut = cut or len(text) > limit
+        text = text[:limit]
     return text + "..." if cut else text
+
+
+def _leading_text(data: bytes | str, limit: int) -> tuple[str, bool]:
+    """(the start of ``data`` as text, whether it is longer than ``limit``
+    characters); bytes are decoded as UTF-8 with replacement, at most
+    ``_EXCERPT_BYTES`` of them."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        text = bytes(data[:_EXCERPT_BYTES]).decode("utf-8", "replace")
+        return text, len(data) > _EXCERPT_BYTES or len(text) > limit
+    return data, len(data) > limit
+
+
+def _escaped(text: str) -> str:
+    """``text`` with each unprintable character written as its escape."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def json_error_reason(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HIN
 from utcp_http_stream.decoders.diagnostics import decode_error, json_error_reason, prefix_for_excerpt
 from utcp_http_stream.decoders.pointer import MISSING, Pointer
 from utcp_http_stream.decoders.text import lookup_charset
+from utcp_http_stream.errors import StreamDecodeError
 
 __all__ = ["JsonDecoder"]
 
@@ -48,18 +49,23 @@ class JsonDecoder(ItemDecoder):
         if data:
             self._size += len(data)
             if self._size > self._limit:
-                # Show how the document starts (the same bytes whatever the chunking).
-                start = b"".join([*self._parts, data])[: prefix_for_excerpt(self._limit)]
-                self._parts = []
-                self._error = decode_error(
-                    f"the JSON document is larger than max_item_bytes ({self._limit} bytes)",
-                    "raise max_item_bytes in the call template, or use stream_format 'bytes' to receive it in chunks",
-                    position=f"byte {self._limit + 1}",
-                    data=start,
-                )
-                raise self._error
+                raise self._too_large(data)
             self._parts.append(data)
         return []
+
+    def _too_large(self, data: bytes) -> StreamDecodeError:
+        """Record and return the error for a document grown beyond the limit
+        by ``data``; nothing more is kept."""
+        # Show how the document starts (the same bytes whatever the chunking).
+        start = b"".join([*self._parts, data])[: prefix_for_excerpt(self._limit)]
+        self._parts = []
+        self._error = decode_error(
+            f"the JSON document is larger than max_item_bytes ({self._limit} bytes)",
+            "raise max_item_bytes in the call template, or use stream_format 'bytes' to receive it in chunks",
+            position=f"byte {self._limit + 1}",
+            data=start,
+        )
+        return self._error
 
     def close(self) -> list[Any]:
         if self._error is not None:
@@ -67,44 +73,49 @@ class JsonDecoder(ItemDecoder):
         body = b"".join(self._parts)
         self._parts = []
         try:
-            if self._charset is None:
-                text: bytes | str = body
-                blank = not body.strip(_JSON_WHITESPACE)
-            else:
-                text = body.decode(self._charset).removeprefix("\ufeff")
-                blank = not text.strip(" \t\r\n")
-            value = None if blank else jsonlib.loads(text)
+            value = self._document(body)
         except (ValueError, RecursionError) as exc:
             return self._malformed(body, exc)
-        if blank:
+        if value is MISSING:
             return self._malformed(body, None)
-        if self._pointer is not None:
-            value = self._pointer.resolve(value)
-            if value is MISSING:
-                self.skipped += 1
-                return []
-        self.items += 1
-        return [value]
+        out: list[Any] = []
+        self._keep(out, self._pointer, value)
+        return self._deliver(out)
+
+    def _document(self, body: bytes) -> Any:
+        """The parsed body, or :data:`MISSING` when it is blank; raises
+        :class:`ValueError` when it is not JSON (in its charset)."""
+        if self._charset is None:
+            text: bytes | str = body
+            blank = not body.strip(_JSON_WHITESPACE)
+        else:
+            text = body.decode(self._charset).removeprefix("\ufeff")
+            blank = not text.strip(" \t\r\n")
+        return MISSING if blank else jsonlib.loads(text)
 
     def _malformed(self, body: bytes, exc: BaseException | None) -> list[Any]:
+        """Apply ``on_malformed`` to the body (``exc`` is None when it is
+        blank): skipped, passed through as text, or raised."""
         text = body.decode(self._charset or "utf-8", "replace")
+        if self._mode == "error":
+            raise _malformed_error(text, exc)
+        self.malformed += 1
         if self._mode == "skip":
-            self.malformed += 1
             return []
-        if self._mode == "raw":
-            self.malformed += 1
-            self.items += 1
-            return [text]
-        hint = f"{MALFORMED_HINT}, or set stream_format to 'text' or 'bytes' if the server does not send JSON"
-        if exc is None:
-            raise decode_error(
-                "the response body is empty, but a JSON document was expected", hint, position="document"
-            )
-        if isinstance(exc, json.JSONDecodeError):
-            position = f"line {exc.lineno} column {exc.colno}"
-            reason = f"{exc.msg} at {position}"
-            text = text[max(0, exc.pos - 30) :]  # show the text around the problem
-        else:
-            position = "document"
-            reason = json_error_reason(exc)
-        raise decode_error(f"the response body is not valid JSON ({reason})", hint, position=position, data=text)
+        self.items += 1
+        return [text]
+
+
+def _malformed_error(text: str, exc: BaseException | None) -> StreamDecodeError:
+    """The error for a body that is blank (``exc`` None) or not JSON."""
+    hint = f"{MALFORMED_HINT}, or set stream_format to 'text' or 'bytes' if the server does not send JSON"
+    if exc is None:
+        return decode_error("the response body is empty, but a JSON document was expected", hint, position="document")
+    if isinstance(exc, json.JSONDecodeError):
+        position = f"line {exc.lineno} column {exc.colno}"
+        reason = f"{exc.msg} at {position}"
+        text = text[max(0, exc.pos - 30) :]  # show the text around the problem
+    else:
+        position = "document"
+        reason = json_error_reason(exc)
+    return decode_error(f"the response body is not valid JSON ({reason})", hint, position=position, data=text)

@@ -25,6 +25,7 @@ compact records, is parsed in one batch (:meth:`JsonSeqDecoder._whole_records`).
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 from utcp_http_stream.decoders import jsonlib
@@ -86,14 +87,14 @@ class JsonSeqDecoder(ItemDecoder):
         """Records and pieces of records in ``data``, RS by RS."""
         pos = 0
         batch = True  # one batch attempt per chunk: a failed one is not retried record by record
-        while True:
-            rs = data.find(_RS, pos)
-            self._take(data, pos, len(data) if rs < 0 else rs, out)
-            if rs < 0 or self._error is not None or self.finished:
-                break
+        rs = data.find(_RS)
+        while rs >= 0:
+            self._take(data, pos, rs, out)
+            if self._error is not None or self.finished:
+                return
             self._end_record(out, at_eof=False)
             if self._error is not None or self.finished:
-                break
+                return
             pos = self._whole_records(data, rs, out) if batch else rs
             if pos == rs:  # no batch: open the record that starts here
                 batch = False
@@ -101,6 +102,8 @@ class JsonSeqDecoder(ItemDecoder):
                 self._open = True
                 self._next_try = 0
                 pos = rs + 1
+            rs = data.find(_RS, pos)
+        self._take(data, pos, len(data), out)
 
     def _whole_records(self, data: bytes, rs: int, out: list[Any]) -> int:
         """The fast path: the records from the RS at ``rs`` to the chunk's last
@@ -128,7 +131,7 @@ class JsonSeqDecoder(ItemDecoder):
         return (
             records.count(_LF) == len(segments)
             and (self._stop is None or self._stop not in records)
-            and all(segment.endswith(_LF) for segment in segments)
+            and all(map(bytes.endswith, segments, repeat(_LF)))
             and max(map(len, segments)) <= self._limit + 1
         )
 
@@ -150,16 +153,9 @@ class JsonSeqDecoder(ItemDecoder):
             self._stray(data[pos:stop])
             return
         buf = self._buf
-        while pos < stop:
-            need = self._next_try - len(buf)
-            if need > 0:  # no LF before this point is worth a parse attempt
-                cut = min(stop, pos + need)
-                buf += data[pos:cut]
-                pos = cut
-                if self._oversized():
-                    return
-                continue
-            lf = data.find(_LF, pos, stop)
+        while True:
+            # No LF before the record reaches _next_try bytes is worth a parse attempt.
+            lf = data.find(_LF, pos + max(0, self._next_try - len(buf)), stop)
             buf += data[pos : stop if lf < 0 else lf]
             if self._oversized() or lf < 0:
                 return

@@ -23,9 +23,17 @@ from typing import Any, Generic, TypeVar
 from utcp_http_stream.decoders.diagnostics import decode_error, prefix_for_excerpt
 from utcp_http_stream.errors import StreamDecodeError
 
-__all__ = ["LineSplitter"]
+__all__ = ["LineSplitter", "first_too_long"]
 
 AnyStr = TypeVar("AnyStr", bytes, str)
+
+
+def first_too_long(lines: list[Any], limit: int) -> int:
+    """The index of the first of ``lines`` longer than ``limit``, or -1 when
+    none is (measured at C speed first: in the common case none is)."""
+    if max(map(len, lines)) <= limit:
+        return -1
+    return next(index for index, line in enumerate(lines) if len(line) > limit)
 
 
 class LineSplitter(Generic[AnyStr]):
@@ -83,21 +91,18 @@ class LineSplitter(Generic[AnyStr]):
             return []
         lines = data.split(self._newline)
         tail = lines.pop()
-        buffered = self._pending_len
+        arrived = self._pending_len + len(data)
         if self._pending:
-            self._pending.append(lines[0])
-            lines[0] = self._empty.join(self._pending)
-            self._pending = []
-        self._pending_len = 0
+            lines[0] = self._take_held(lines[0])
         cr = self._cr
         if self._probe_cr in data or lines[0].endswith(cr):
             lines = [line.removesuffix(cr) for line in lines]
         # The lines together are no longer than what arrived, so only a chunk
         # that could hold an oversized line pays for measuring each one.
-        if buffered + len(data) > self._limit:
-            lines = self._cut_at_oversized(lines)
+        if arrived > self._limit:
+            lines, tail = self._cut_at_oversized(lines, tail)
         self.lines_done += len(lines)
-        if self.error is None and tail:
+        if tail:
             self._hold(tail)
         return lines
 
@@ -108,29 +113,32 @@ class LineSplitter(Generic[AnyStr]):
         if self._pending_len > self._limit:
             self._check_partial()
 
+    def _take_held(self, last: AnyStr) -> AnyStr:
+        """The held pieces and ``last`` joined into one line; nothing is held
+        afterwards."""
+        self._pending.append(last)
+        line = self._empty.join(self._pending)
+        self._pending = []
+        self._pending_len = 0
+        return line
+
     def close(self) -> AnyStr | None:
         """The unterminated last line (one trailing CR removed), or ``None``."""
         if self.error is not None:
             raise self.error
         if not self._pending:
             return None
-        line = self._empty.join(self._pending).removesuffix(self._cr)
-        self._pending = []
-        self._pending_len = 0
         self.lines_done += 1
-        return line
+        return self._take_held(self._empty).removesuffix(self._cr)
 
-    def _cut_at_oversized(self, lines: list[AnyStr]) -> list[AnyStr]:
-        """The lines before the first oversized one, which is refused (all of
-        them when none is: measured at C speed first)."""
-        limit = self._limit
-        if max(map(len, lines)) <= limit:
-            return lines
-        for index, line in enumerate(lines):
-            if len(line) > limit:
-                self._fail(self.lines_done + index + 1, line)
-                return lines[:index]
-        return lines  # pragma: no cover - max() found one too long
+    def _cut_at_oversized(self, lines: list[AnyStr], tail: AnyStr) -> tuple[list[AnyStr], AnyStr]:
+        """(lines, tail) unchanged when no line is oversized; else the lines
+        before the first oversized one, which is refused, and no tail."""
+        bad = first_too_long(lines, self._limit)
+        if bad < 0:
+            return lines, tail
+        self._fail(self.lines_done + bad + 1, lines[bad])
+        return lines[:bad], self._empty
 
     def _check_partial(self) -> None:
         # The partial line may end with the CR of a CRLF whose LF is still to

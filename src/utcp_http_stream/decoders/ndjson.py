@@ -77,9 +77,9 @@ class NdjsonDecoder(ItemDecoder):
         out: list[Any] = []
         loads_utf8 = jsonlib.loads_utf8
         pointer = self._pointer
+        if base == 0:
+            lines = _without_bom(lines)
         for index, line in enumerate(lines):
-            if base + index == 0 and line.startswith(_BOM):
-                line = line[len(_BOM) :]
             stripped = line.strip(_JSON_WHITESPACE)
             if not stripped:
                 continue
@@ -89,18 +89,28 @@ class NdjsonDecoder(ItemDecoder):
             try:
                 value = loads_utf8(line)
             except (ValueError, RecursionError) as exc:
-                number = base + index + 1
-                error = decode_error(
-                    f"line {number} is not valid JSON ({json_error_reason(exc)})",
-                    f"{MALFORMED_HINT}, or check that the server sends NDJSON (one JSON document per line)",
-                    position=f"line {number}",
-                    data=line,
-                )
-                if self._on_malformed(out, line.decode("utf-8", "replace"), error):
+                if self._malformed(out, base + index + 1, line, exc):
                     continue
                 break
             self._keep(out, pointer, value)
         return out
+
+    def _malformed(self, out: list[Any], number: int, line: bytes, exc: BaseException) -> bool:
+        """Apply ``on_malformed`` to line ``number``, not JSON: True to go on."""
+        error = decode_error(
+            f"line {number} is not valid JSON ({json_error_reason(exc)})",
+            f"{MALFORMED_HINT}, or check that the server sends NDJSON (one JSON document per line)",
+            position=f"line {number}",
+            data=line,
+        )
+        return self._on_malformed(out, line.decode("utf-8", "replace"), error)
+
+
+def _without_bom(lines: list[bytes]) -> list[bytes]:
+    """The first lines of the body (at least one), a leading byte order mark removed."""
+    if lines[0].startswith(_BOM):
+        return [lines[0][len(_BOM) :], *lines[1:]]
+    return lines
 
 
 def _is_json(text: bytes) -> bool:

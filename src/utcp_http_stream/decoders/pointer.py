@@ -77,6 +77,13 @@ def compile_pointer(text: str) -> Pointer:
     """Validate and compile an RFC 6901 pointer: ``""`` (the whole document) or
     ``/``-separated reference tokens where ``~`` appears only as ``~0`` (``~``)
     or ``~1`` (``/``). Raises :class:`ValueError` naming the problem."""
+    _check_syntax(text)
+    return Pointer(text, tuple(map(_step, text.split("/")[1:])))
+
+
+def _check_syntax(text: str) -> None:
+    """Raise :class:`TypeError` or :class:`ValueError` naming what makes
+    ``text`` no RFC 6901 pointer."""
     if not isinstance(text, str):
         raise TypeError(f"a JSON Pointer is a str, not {type(text).__name__}")
     if text and not text.startswith("/"):
@@ -89,11 +96,13 @@ def compile_pointer(text: str) -> Pointer:
             f"invalid JSON Pointer {text!r}: '~' at offset {bad.start()} must be followed by "
             "'0' (for '~') or '1' (for '/') (RFC 6901)"
         )
-    steps = []
-    for token in text.split("/")[1:]:
-        key = token.replace("~1", "/").replace("~0", "~")
-        # More than 18 digits cannot index any list (and int() would refuse
-        # thousands of digits), so such a token is treated as out of range.
-        index = int(key) if len(key) <= 18 and _INDEX.fullmatch(key) else None
-        steps.append((key, index))
-    return Pointer(text, tuple(steps))
+
+
+def _step(token: str) -> tuple[str, int | None]:
+    """A reference token unescaped: (object key, array index or None when
+    the token is not a valid index)."""
+    key = token.replace("~1", "/").replace("~0", "~")
+    # More than 18 digits cannot index any list (and int() would refuse
+    # thousands of digits), so such a token is treated as out of range.
+    index = int(key) if len(key) <= 18 and _INDEX.fullmatch(key) else None
+    return key, index

@@ -30,9 +30,10 @@ from typing import Any
 from utcp_http_stream.decoders import jsonlib
 from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES
 from utcp_http_stream.decoders.diagnostics import decode_error, prefix_for_excerpt
+from utcp_http_stream.decoders.lines import first_too_long
 from utcp_http_stream.errors import StreamDecodeError
 
-__all__ = ["RawEvent", "ServerSentEvent", "SseParser"]
+__all__ = ["RawEvent", "ServerSentEvent", "SseParser", "decoded_events"]
 
 _BOM = b"\xef\xbb\xbf"
 _CR = 0x0D
@@ -67,6 +68,11 @@ class ServerSentEvent:
     def json(self) -> Any:
         """The data parsed as JSON (raises :class:`ValueError` when it is not)."""
         return jsonlib.loads(self.data)
+
+
+def decoded_events(raw: list[RawEvent]) -> list[ServerSentEvent]:
+    """The :class:`ServerSentEvent` of each raw event, its data decoded."""
+    return [ServerSentEvent(kind, data.decode("utf-8", "replace"), id_, retry) for _, kind, data, id_, retry in raw]
 
 
 class SseParser:
@@ -132,9 +138,7 @@ class SseParser:
         raw = self.feed_raw(data)
         if not raw and self.error is not None:
             raise self.error
-        return [
-            ServerSentEvent(event, body.decode("utf-8", "replace"), id_, retry) for _, event, body, id_, retry in raw
-        ]
+        return decoded_events(raw)
 
     def close(self) -> list[ServerSentEvent]:
         """End of stream: the incomplete event, if any, is discarded (the spec
@@ -158,9 +162,13 @@ class SseParser:
         if self._at_start or self._after_cr:
             data = self._strip_start(data)
         if _LF not in data and _CR not in data:  # int probes: a plain memchr each
-            if data:  # no line completes: remember the piece
-                self._hold(data)
+            self._hold(data)  # no line completes: remember the piece
             return []
+        return self._feed_lines(data)
+
+    def _feed_lines(self, data: bytes) -> list[RawEvent]:
+        """The events dispatched by the lines ``data`` completes (it holds a
+        line ending); its partial last line is held."""
         arrived = self._pending_len + len(data)
         lines, tail = self._split_lines(data)
         events: list[RawEvent] = []
@@ -221,23 +229,28 @@ class SseParser:
     def _process_measured(self, lines: list[bytes], events: list[RawEvent]) -> None:
         """:meth:`_process` for lines that may include one longer than the
         limit: the lines before it are interpreted, then it is refused."""
-        if max(map(len, lines)) <= self._limit:
+        bad = first_too_long(lines, self._limit)
+        if bad < 0:
             self._process(lines, events)
             return
-        bad = next(i for i, line in enumerate(lines) if len(line) > self._limit)
         if bad:
             self._process(lines[:bad], events)
         if self.error is None:
             self._line_too_long(self._lines_done + 1, lines[bad])
 
     def _process(self, lines: list[bytes], events: list[RawEvent]) -> None:
-        """Interpret complete lines, none of them too long. Data and blank
-        lines are handled here with the event's data in locals (stored back at
-        the end, or before an error is recorded); the other fields are rarer
-        and go through :meth:`_set_field`."""
+        """Interpret complete lines, none of them too long: by C-level scans
+        when they are the common shape, else line by line."""
         if self._only_data_blank_pairs(lines):
             self._process_data_blank_pairs(lines, events)
-            return
+        else:
+            self._process_each(lines, events)
+
+    def _process_each(self, lines: list[bytes], events: list[RawEvent]) -> None:
+        """Interpret complete lines one by one. Data and blank lines are
+        handled here with the event's data in locals (stored back at the end,
+        or before an error is recorded); the other fields are rarer and go
+        through :meth:`_set_field`."""
         parts = self._data_parts
         data_len = self._data_len
         dispatched = self._dispatched
@@ -277,14 +290,19 @@ class SseParser:
         ``retry`` set the parser's state; comments (an empty field name) and
         any other field are ignored."""
         name, _, value = line.partition(b":")
-        if value[:1] == b" ":
-            value = value[1:]
+        value = value.removeprefix(b" ")
         if name == b"event":
             self._event_type = value.decode("utf-8", "replace") or "message"
         elif name == b"id":
             if 0 not in value:  # no NUL
                 self._id_buffer = value.decode("utf-8", "replace")
-        elif name == b"retry" and value.isdigit():  # bytes.isdigit() is ASCII digits only
+        elif name == b"retry":
+            self._set_retry(value)
+
+    def _set_retry(self, value: bytes) -> None:
+        """A ``retry`` field: taken only when all ASCII digits (which
+        ``bytes.isdigit()`` means), clamped to :data:`_MAX_RETRY`."""
+        if value.isdigit():
             self.retry = self._event_retry = int(value) if len(value) <= _MAX_RETRY_DIGITS else _MAX_RETRY
 
     def _only_data_blank_pairs(self, lines: list[bytes]) -> bool:

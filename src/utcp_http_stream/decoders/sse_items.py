@@ -13,7 +13,7 @@ from utcp_http_stream.decoders import jsonlib
 from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HINT, ItemDecoder
 from utcp_http_stream.decoders.diagnostics import decode_error, json_error_reason
 from utcp_http_stream.decoders.pointer import Pointer
-from utcp_http_stream.decoders.sse import RawEvent, ServerSentEvent, SseParser
+from utcp_http_stream.decoders.sse import RawEvent, SseParser, decoded_events
 
 __all__ = ["SseDecoder"]
 
@@ -82,11 +82,7 @@ class SseDecoder(ItemDecoder):
         if self._filtering:
             raw = self._filtered(raw)
         if self._events:
-            return [
-                ServerSentEvent(kind, data.decode("utf-8", "replace"), id_, retry) for _, kind, data, id_, retry in raw
-            ]
-        if not raw:
-            return []
+            return decoded_events(raw)
         values = jsonlib.loads_many_utf8([event[2] for event in raw])
         if values is None:
             return self._emit_one_by_one(raw)
@@ -117,17 +113,22 @@ class SseDecoder(ItemDecoder):
                 if pointer is None:
                     out.append(text)  # not JSON: the data string is the item
                     continue
-                error = decode_error(
-                    f"event {number} data is not valid JSON ({json_error_reason(exc)}), but select is set",
-                    f"{MALFORMED_HINT}, or list the JSON event types in sse_event_types",
-                    position=f"event {number}",
-                    data=text,
-                )
-                if self._on_malformed(out, text, error):
+                if self._malformed(out, number, text, exc):
                     continue
                 break
             self._keep(out, pointer, value)
         return out
+
+    def _malformed(self, out: list[Any], number: int, text: str, exc: BaseException) -> bool:
+        """Apply ``on_malformed`` to event ``number``, whose data is not JSON
+        although ``select`` is set: True to go on."""
+        error = decode_error(
+            f"event {number} data is not valid JSON ({json_error_reason(exc)}), but select is set",
+            f"{MALFORMED_HINT}, or list the JSON event types in sse_event_types",
+            position=f"event {number}",
+            data=text,
+        )
+        return self._on_malformed(out, text, error)
 
 
 def _stop_forms(stop: str | None) -> tuple[bytes | None, str | None]:

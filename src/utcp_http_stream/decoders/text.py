@@ -12,6 +12,8 @@ and are split as ``str``.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HINT, ItemDecoder
@@ -96,6 +98,12 @@ class _ByteOrderSniffer:
         return self._decoder.decode(data, final)
 
 
+def _unmarked(lines: list[str]) -> list[str] | None:
+    """Lines decoded by the incremental decoder, or None when one of them
+    holds undecodable bytes (marked)."""
+    return None if any(map(str.__contains__, lines, repeat(_MARK))) else lines
+
+
 def _incremental_decoder(info: codecs.CodecInfo) -> codecs.IncrementalDecoder | _ByteOrderSniffer:
     if info.name in ("utf-16", "utf-32"):
         return _ByteOrderSniffer(int(info.name[4:]))
@@ -108,7 +116,7 @@ class TextDecoder(ItemDecoder):
     dropped. Lines are decoded whole, so a multibyte character split across
     chunks is never mangled."""
 
-    __slots__ = ("_charset", "_incremental", "_lines", "_mode", "_stop")
+    __slots__ = ("_batch_texts", "_charset", "_incremental", "_lines", "_mode", "_stop")
 
     def __init__(
         self,
@@ -124,13 +132,18 @@ class TextDecoder(ItemDecoder):
         self._mode = on_malformed
         self._stop = stop_marker or None
         self._lines: LineSplitter[Any]
+        # The lines of a batch as text, in one go; None when one of them is
+        # malformed and each must be judged.
+        self._batch_texts: Callable[[list[Any]], list[str] | None]
         if _splits_as_bytes(info):
             self._incremental = None
             self._lines = LineSplitter(max_item_bytes)
+            self._batch_texts = self._decode_batch
         else:
             self._incremental = _incremental_decoder(info)
             unit = len("aa".encode(info.name)) - len("a".encode(info.name))
             self._lines = LineSplitter(max_item_bytes, "\n", unit=max(unit, 1))
+            self._batch_texts = _unmarked
 
     def feed(self, data: bytes) -> list[str]:
         if self._error is not None or self.finished:
@@ -142,16 +155,11 @@ class TextDecoder(ItemDecoder):
         return self._settle(lines, splitter.error, self._emit, splitter.lines_done - len(lines))
 
     def close(self) -> list[str]:
-        if self._error is not None:
-            raise self._error
-        if self.finished:
-            return []
+        if self._error is not None or self.finished:
+            return self._halted()
         base = self._lines.lines_done
         lines = self._last_lines()
-        out = self._emit(lines, base) if lines else []
-        if self._lines.error is not None and not self.finished and self._error is None:
-            self._error = self._lines.error
-        return self._deliver(out)
+        return self._settle(lines, self._lines.error, self._emit, base)
 
     def _last_lines(self) -> list[Any]:
         """At the end of the body: what the decoder still held, and the
@@ -189,11 +197,9 @@ class TextDecoder(ItemDecoder):
             return texts[: texts.index(stop)]
         return texts
 
-    def _batch_texts(self, lines: list[Any]) -> list[str] | None:
-        """The lines as text, decoded in one go (one decode and one split);
-        None when one of them is malformed and each must be judged."""
-        if self._incremental is not None:
-            return None if any(_MARK in line for line in lines) else lines
+    def _decode_batch(self, lines: list[bytes]) -> list[str] | None:
+        """Byte lines as text, decoded in one go (one decode and one split);
+        None when one of them is malformed."""
         try:
             texts = b"\n".join(lines).decode(self._charset).split("\n")
         except UnicodeDecodeError:
