@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -201,17 +201,23 @@ class StreamClient:
         except BaseException:
             if exchange is not None:
                 exchange.close()
-            await self._finish(call, None)
+            closing = self._finish(call, None)
+            if closing is not None:
+                await closing
             raise
         source = BodySource(call, exchange, self._connect)
         return StreamResponse(state, source, template, on_close=lambda ex: self._finish(call, ex))
 
-    async def _finish(self, call: Call, exchange: Exchange | None) -> None:
+    def _finish(self, call: Call, exchange: Exchange | None) -> Awaitable[None] | None:
+        """The call is over: its connection released, its pool left. Returns
+        what must still be awaited (a foreign loop's idle session closing),
+        else None: the common case needs no coroutine."""
         if exchange is not None:
             exchange.release()
         pools = self._pools
-        if not pools.leave_now(call.pool):
-            await pools.close_idle(call.pool)
+        if pools.leave_now(call.pool):
+            return None
+        return pools.close_idle(call.pool)
 
     async def _connect(self, call: Call) -> Exchange:
         """Send until a 2xx arrives, retrying what the reconnect policy allows

@@ -23,7 +23,9 @@ from utcp_http_stream.transport.source import BodySource
 
 __all__ = ["StreamResponse"]
 
-OnClose = Callable[[Exchange], Awaitable[None]]
+#: Called once when the response is done with its exchange; what it returns
+#: (if anything) is awaited.
+OnClose = Callable[[Exchange], Awaitable[None] | None]
 
 
 class StreamResponse:
@@ -107,7 +109,9 @@ class StreamResponse:
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             self._source.close()
-            await on_close(self._source.exchange)
+            closing = on_close(self._source.exchange)
+            if closing is not None:
+                await closing
 
     async def __aenter__(self) -> StreamResponse:
         return self
