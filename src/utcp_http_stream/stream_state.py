@@ -122,7 +122,9 @@ class StreamState:
     def feed(self, data: bytes) -> list[Any]:
         """The items ``data`` completes (counted as yielded)."""
         self.body_bytes += len(data)
-        decoder = self.decoder
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = self._new_decoder()
         return self._track(decoder, decoder.feed(data))
 
     def close(self) -> list[Any]:

@@ -97,24 +97,19 @@ class Call:
 class Exchange:
     """One request and its response, holding a pooled connection slot."""
 
-    __slots__ = ("_held", "raw", "request")
+    __slots__ = ("_held", "headers", "raw", "request", "status")
 
     def __init__(self, raw: aiohttp.ClientResponse, request: PreparedRequest, held: Slots | Held) -> None:
         self.raw = raw
         self.request = request
         self._held: Slots | Held | None = held
-
-    @property
-    def status(self) -> int:
-        return self.raw.status
+        #: The response's status and headers (read on every call: plain attributes).
+        self.status: int = raw.status
+        self.headers: CIMultiDictProxy[str] = raw.headers
 
     @property
     def reason(self) -> str:
         return self.raw.reason or ""
-
-    @property
-    def headers(self) -> CIMultiDictProxy[str]:
-        return self.raw.headers
 
     @property
     def content_type(self) -> str | None:

@@ -196,8 +196,11 @@ class StreamClient:
         exchange: Exchange | None = None
         try:
             exchange = await self._connect(call)
-            with call.errors:
+            try:
                 state.on_response(exchange.status, exchange.content_type, lambda: call.errors.url)
+            except Exception:
+                with call.errors:  # a select that cannot apply: scrubbed and bounded there
+                    raise
         except BaseException:
             if exchange is not None:
                 exchange.close()

@@ -153,7 +153,8 @@ class StreamResponse:
         """Read the whole stream and return what ``call_tool`` returns, at
         most ``max_result_bytes`` of it (after the client's ceiling)."""
         budget = ResultBudget(self._source.call.limits.max_result_bytes)
-        if self.framing == "bytes" and self.template.aggregate == "auto":
+        framing = self._state.framing
+        if framing == "bytes" and self.template.aggregate == "auto":
             # No per-chunk slicing, and one copy of the body: each piece is
             # written once into the buffer whose bytes are returned.
             buffer = io.BytesIO()
@@ -161,7 +162,7 @@ class StreamResponse:
             return buffer.getvalue()
         items: list[Any] = []
         await self._drain("items", budget, items)
-        return aggregate(self.framing, items, self.template.aggregate)
+        return aggregate(framing, items, self.template.aggregate)
 
     async def _drain(self, mode: str, budget: ResultBudget, into: list[Any] | io.BytesIO) -> None:
         """Read the whole body into ``into`` within ``budget``: what

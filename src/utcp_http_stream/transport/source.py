@@ -34,17 +34,17 @@ _CUTS = (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.Cl
 class BodySource:
     """``await source.next()`` -> the next body piece, ``b""`` at the end."""
 
-    __slots__ = ("_call", "_cut", "_inflate", "_pending", "_reader", "_reconnect", "exchange")
+    __slots__ = ("_cut", "_inflate", "_pending", "_reader", "_reconnect", "call", "exchange")
 
     def __init__(self, call: Call, exchange: Exchange, reconnect: Reconnect | None) -> None:
-        self._call = call
+        self.call = call
         self._reconnect = reconnect
         self._cut: BaseException | None = None
         self._start(exchange)
 
     def _start(self, exchange: Exchange) -> None:
         self.exchange = exchange
-        call = self._call
+        call = self.call
         self._reader = BodyReader(exchange.raw.content, call.limits.idle_s, call.deadline, exchange.raw.connection,
                                   call.pool.loop)
         #: The Content-Encoding's decoder; None for an unencoded body (the fast path).
@@ -56,10 +56,6 @@ class BodySource:
                 decoder = ContentDecoder(encoding)
             self._inflate = None if decoder.identity else decoder
 
-    @property
-    def call(self) -> Call:
-        return self._call
-
     def next(self) -> Awaitable[bytes]:
         """``await source.next()``: the next piece of the (decoded) body,
         ``b""`` at its end (an unencoded body skips the decoding layer)."""
@@ -68,7 +64,7 @@ class BodySource:
     async def _next_decoded(self) -> bytes:
         """The next piece of the content-decoded body; ``b""`` at its end."""
         assert self._inflate is not None
-        with self._call.errors:  # a corrupt or truncated encoding: translated there
+        with self.call.errors:  # a corrupt or truncated encoding: translated there
             while True:
                 if self._pending is not None:
                     piece = next(self._pending, None)
@@ -85,7 +81,7 @@ class BodySource:
         while True:
             if self._cut is not None:
                 await self._resume()
-            errors = self._call.errors
+            errors = self.call.errors
             errors.phase = "body"
             try:
                 data = self._reader.ready()
@@ -106,7 +102,7 @@ class BodySource:
     async def _resume(self) -> None:
         """After a cut: raise it, or wait and open the next exchange."""
         cut, self._cut = self._cut, None
-        call = self._call
+        call = self.call
         state = call.state
         errors = call.errors
         errors.items = state.items_yielded
@@ -130,7 +126,7 @@ class BodySource:
             size += len(piece)
             if size > limit:
                 raise StreamDecodeError(
-                    f"the document at {self._call.errors.url} is larger than {limit} bytes; raise max_item_bytes "
+                    f"the document at {self.call.errors.url} is larger than {limit} bytes; raise max_item_bytes "
                     "on the manual's call template if it is really that big",
                     position=f"byte {size}",
                 )
