@@ -94,6 +94,8 @@ class StreamClient:
         tls = ssl_context(s)  # read once: a bad ca_bundle fails here, naming the setting
         self._pools = SessionPool(lambda: make_session(s, tls), s.max_connections, s.max_connections_per_host)
         self._limits = LimitsCache(s)
+        self._reconnect = self._connect
+        self._on_close = self._source_done
 
     @property
     def max_connections(self) -> int:
@@ -132,14 +134,7 @@ class StreamClient:
         ``raw_template`` is the template before variables were substituted
         (UtcpClient's copy): it tells which values are secrets.
         """
-        tmpl = coerce_template(template)
-        try:
-            prepared = build_request(tmpl, args, variable_namespace=variable_namespace, raw_template=raw_template)
-        except HttpStreamError as exc:
-            failure = finish(exc, ())  # bounded, and nothing chained to it
-        else:
-            return _StreamContext(self, tmpl, prepared)
-        raise failure
+        return _StreamContext(self, *_prepare(template, args, variable_namespace, raw_template))
 
     async def call(
         self,
@@ -150,10 +145,9 @@ class StreamClient:
         raw_template: Any = None,
     ) -> Any:
         """The aggregated result of a call (what ``call_tool`` returns)."""
-        context = self.stream(template, args, variable_namespace=variable_namespace, raw_template=raw_template)
-        # What ``async with context`` does, one coroutine frame fewer; the
-        # aggregation releases the connection itself.
-        response = await self.open_stream(context.template, context.prepared)
+        # What ``async with self.stream(...)`` does, one coroutine frame and
+        # one object fewer; the aggregation releases the connection itself.
+        response = await self.open_stream(*_prepare(template, args, variable_namespace, raw_template))
         try:
             return await response.aggregate()
         except BaseException:
@@ -192,15 +186,10 @@ class StreamClient:
         pools = self._pools
         pool = pools.enter_home() or await pools.enter()
         call = Call(template, prepared, self.settings, pool, self._limits(template))
-        state = call.state
         exchange: Exchange | None = None
         try:
             exchange = await self._connect(call)
-            try:
-                state.on_response(exchange.status, exchange.content_type, lambda: call.errors.url)
-            except Exception:
-                with call.errors:  # a select that cannot apply: scrubbed and bounded there
-                    raise
+            _headers_arrived(call, exchange)
         except BaseException:
             if exchange is not None:
                 exchange.close()
@@ -208,8 +197,13 @@ class StreamClient:
             if closing is not None:
                 await closing
             raise
-        source = BodySource(call, exchange, self._connect)
-        return StreamResponse(state, source, template, on_close=lambda ex: self._finish(call, ex))
+        # Bound methods made once per client (a closure here would keep cells
+        # alive in this frame for the whole wait for the headers).
+        source = BodySource(call, exchange, self._reconnect)
+        return StreamResponse(call.state, source, template, on_close=self._on_close)
+
+    def _source_done(self, source: BodySource) -> Awaitable[None] | None:
+        return self._finish(source.call, source.exchange)
 
     def _finish(self, call: Call, exchange: Exchange | None) -> Awaitable[None] | None:
         """The call is over: its connection released, its pool left. Returns
@@ -227,13 +221,20 @@ class StreamClient:
         before the first byte of a body (also what a source calls after a
         cut it decided to resume)."""
         state = call.state
-        # The auth layer only when there is a token to manage: a layer is a
-        # coroutine frame, entered and resumed on every call.
-        send = self._send_handling_auth if isinstance(call.template.auth, OAuth2Auth) else self._send_handling_redirects
+        oauth = isinstance(call.template.auth, OAuth2Auth)
         while True:
             try:
                 resume = state.resume_headers()
-                exchange = await send(call, call.prepared.with_headers(resume) if resume else call.prepared)
+                request = call.prepared.with_headers(resume) if resume else call.prepared
+                if oauth:
+                    exchange = await self._send_handling_auth(call, request)
+                else:
+                    # _send_handling_redirects, inline: a layer is a coroutine
+                    # frame, entered and resumed on every call, and most calls
+                    # are not redirected.
+                    exchange = await self._send(call, request)
+                    if exchange.status in _REDIRECTS:
+                        exchange = await self._follow_redirects(call, request, exchange)
                 if 200 <= exchange.status < 300:
                     return exchange
                 raise await status_error(call, exchange)
@@ -262,26 +263,39 @@ class StreamClient:
         return await self._send_handling_redirects(call, _with_bearer(request, token))
 
     async def _send_handling_redirects(self, call: Call, request: PreparedRequest) -> Exchange:
-        for _hop in range(self.max_redirects + 1):
-            if request.method in _RESENT_BY_AIOHTTP or not request.has_header("Idempotency-Key"):
-                exchange = await self._exchange(call, request)  # never resent by the plugin
-            else:
-                exchange = await self._send_single(call, request)
+        exchange = await self._send(call, request)
+        if exchange.status in _REDIRECTS:
+            exchange = await self._follow_redirects(call, request, exchange)
+        return exchange
+
+    async def _follow_redirects(self, call: Call, request: PreparedRequest, exchange: Exchange) -> Exchange:
+        """Follow ``exchange``'s redirect and the ones after it, at most
+        ``max_redirects`` in all, each hop judged again (redirect_request)."""
+        for hop in range(self.max_redirects + 1):
             location = exchange.headers.get("Location")
             if exchange.status not in _REDIRECTS or not location:
                 return exchange
             exchange.close()
             with call.errors:
                 request = redirect_request(request, exchange.status, location)
+            if hop < self.max_redirects:
+                exchange = await self._send(call, request)
         with call.errors:
             raise HttpStatusError(
                 exchange.status, exchange.reason, request.safe_url, f"stopped after {self.max_redirects} redirects"
             )
 
+    def _send(self, call: Call, request: PreparedRequest) -> Awaitable[Exchange]:
+        """One request: with the plugin's one resend when it carries an
+        ``Idempotency-Key`` (methods aiohttp resends itself never get it).
+        Returns the coroutine (no frame of its own)."""
+        if request.method in _RESENT_BY_AIOHTTP or not request.has_header("Idempotency-Key"):
+            return self._exchange(call, request)
+        return self._send_single(call, request)
+
     async def _send_single(self, call: Call, request: PreparedRequest) -> Exchange:
         """A request with an ``Idempotency-Key``, resent once on a fresh
-        connection when a reused idle connection failed before any answer
-        (idempotent methods are resent by aiohttp itself, never here)."""
+        connection when a reused idle connection failed before any answer."""
         try:
             return await self._exchange(call, request)
         except HttpStreamError:
@@ -354,6 +368,33 @@ class StreamClient:
         finally:
             exchange.release()
         return exchange.status, body
+
+
+def _prepare(
+    template: StreamableHttpCallTemplate | Mapping[str, Any] | Any,
+    args: Mapping[str, Any] | None,
+    variable_namespace: str | None,
+    raw_template: Any,
+) -> tuple[StreamableHttpCallTemplate, PreparedRequest]:
+    """The template (coerced) and the request it makes with ``args``."""
+    tmpl = coerce_template(template)
+    try:
+        prepared = build_request(tmpl, args, variable_namespace=variable_namespace, raw_template=raw_template)
+    except HttpStreamError as exc:
+        failure = finish(exc, ())  # bounded, and nothing chained to it
+    else:
+        return tmpl, prepared
+    raise failure
+
+
+def _headers_arrived(call: Call, exchange: Exchange) -> None:
+    """The call's state learns the response's status and Content-Type (a
+    ``select`` that cannot apply to it fails here, scrubbed and bounded)."""
+    try:
+        call.state.on_response(exchange.status, exchange.content_type, lambda: call.errors.url)
+    except Exception:
+        with call.errors:
+            raise
 
 
 _URLS: dict[str, URL] = {}

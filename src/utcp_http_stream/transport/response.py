@@ -18,14 +18,13 @@ from utcp_http_stream.decoders import aggregate
 from utcp_http_stream.decoders.aggregate import ResultBudget
 from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate
-from utcp_http_stream.transport.call import Exchange
 from utcp_http_stream.transport.source import BodySource
 
 __all__ = ["StreamResponse"]
 
-#: Called once when the response is done with its exchange; what it returns
-#: (if anything) is awaited.
-OnClose = Callable[[Exchange], Awaitable[None] | None]
+#: Called once when the response is done with its source (its call and
+#: exchange); what it returns (if anything) is awaited.
+OnClose = Callable[[BodySource], Awaitable[None] | None]
 
 
 class StreamResponse:
@@ -109,7 +108,7 @@ class StreamResponse:
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             self._source.close()
-            closing = on_close(self._source.exchange)
+            closing = on_close(self._source)
             if closing is not None:
                 await closing
 

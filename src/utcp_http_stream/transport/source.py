@@ -114,9 +114,9 @@ class BodySource:
         await asyncio.sleep(delay)
         assert self._reconnect is not None
         exchange = await self._reconnect(call)
+        self._start(exchange)
         with errors:
             state.on_response(exchange.status, exchange.content_type, lambda: errors.url)
-        self._start(exchange)
 
     async def read(self, limit: int) -> bytes:
         """The whole body (no reconnection), refused past ``limit`` bytes."""
