@@ -4,6 +4,7 @@ exchange (an aiohttp response, the request that got it, its pool slot)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -86,7 +87,11 @@ class Call:
 
     def header_wait(self) -> float:
         """Seconds to wait for the connection and the response headers."""
-        return self.within_deadline(self.limits.connect_ms / 1000)
+        at = self.deadline.at
+        seconds = self.limits.connect_ms / 1000
+        if at is None or at - time.monotonic() > seconds:
+            return seconds  # the common case: the deadline is further away
+        return self.within_deadline(seconds)
 
     def may_sleep(self, delay: float) -> bool:
         """Whether a pause of ``delay`` seconds still leaves time for another attempt."""

@@ -309,7 +309,7 @@ class StreamClient:
         errors = call.errors
         errors.follow(request)
         pool: LoopPool = call.pool
-        with errors:
+        try:
             held = pool.acquire_now()
             if held is None:
                 errors.phase = "pool"
@@ -330,6 +330,9 @@ class StreamClient:
                         errors.reused = not attempt.fresh
             except BaseException:
                 held.give()
+                raise
+        except Exception:
+            with errors:  # translated there (entered only on a failure: the happy path pays nothing)
                 raise
         return Exchange(raw, request, held)
 

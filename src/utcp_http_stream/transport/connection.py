@@ -4,8 +4,10 @@ new connection, and the plugin-side content decoding."""
 from __future__ import annotations
 
 import ssl
+from http.cookies import BaseCookie, SimpleCookie
 
 import aiohttp
+from yarl import URL
 
 from utcp_http_stream.decompress import accept_encoding
 from utcp_http_stream.settings import ClientSettings
@@ -19,6 +21,19 @@ __all__ = ["make_session", "response_class"]
 # own timers would add a timer per request, and its sock_read drops buffered
 # bytes when it fires.
 _NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
+
+
+class _NoCookies(aiohttp.DummyCookieJar):
+    """No cookie is stored and none is sent, without a new empty cookie set
+    per request (``DummyCookieJar.filter_cookies`` makes one each time)."""
+
+    _NONE: BaseCookie[str] = SimpleCookie()
+
+    def filter_cookies(self, request_url: URL) -> BaseCookie[str]:
+        none = self._NONE
+        if none:  # never written to by aiohttp for a session without per-request cookies; stay safe anyway
+            none.clear()
+        return none
 
 
 def response_class(keepalive_expiry_ms: int) -> type[aiohttp.ClientResponse]:
@@ -59,7 +74,7 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
     )
     return aiohttp.ClientSession(
         connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),
+        cookie_jar=_NoCookies(),
         trust_env=settings.trust_env,
         timeout=_NO_AIOHTTP_TIMEOUT,
         response_class=response_class(settings.keepalive_expiry),

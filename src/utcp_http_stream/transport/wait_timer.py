@@ -37,11 +37,14 @@ class TimedWait:
             raise RuntimeError("a timed wait must run inside a task")
         self._task = task
         self._cancelling = task.cancelling()
-        self._timer.add(self)
+        timer = self._timer
+        timer.waits.add(self)
+        if self.when < timer.armed_for:
+            timer.arm(self.when)
         return self
 
     def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        self._timer.discard(self)
+        self._timer.waits.discard(self)
         if self.expired and self._task is not None:
             if self._task.uncancel() <= self._cancelling and typ is asyncio.CancelledError:
                 raise TimeoutError from exc
@@ -55,54 +58,49 @@ class TimedWait:
 class WaitTimer:
     """The timed waits of one event loop, and the one timer behind them."""
 
-    __slots__ = ("_at", "_handle", "_loop", "_waits")
+    __slots__ = ("_handle", "_loop", "armed_for", "waits")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._waits: set[TimedWait] = set()
+        #: The waits in progress (a :class:`TimedWait` adds and removes itself).
+        self.waits: set[TimedWait] = set()
         self._handle: asyncio.TimerHandle | None = None
-        self._at = math.inf
+        #: When the loop timer fires (infinity: not armed).
+        self.armed_for = math.inf
 
     def wait(self, seconds: float) -> TimedWait:
         """A wait that ends with ``TimeoutError`` after ``seconds``."""
         return TimedWait(self, self._loop.time() + seconds)
 
     def __len__(self) -> int:
-        return len(self._waits)
+        return len(self.waits)
 
-    def add(self, wait: TimedWait) -> None:
-        self._waits.add(wait)
-        if wait.when < self._at:
-            self._arm(wait.when)
-
-    def discard(self, wait: TimedWait) -> None:
-        self._waits.discard(wait)
-
-    def _arm(self, when: float) -> None:
+    def arm(self, when: float) -> None:
+        """Have the loop timer fire at ``when`` (sooner than it was armed for)."""
         if self._handle is not None:
             self._handle.cancel()
-        self._at = when
+        self.armed_for = when
         self._handle = self._loop.call_at(when, self._fire)
 
     def _fire(self) -> None:
         # The loop runs a timer up to its clock resolution early: every wait
         # due by the time this one was armed for is due now.
-        now = max(self._loop.time(), self._at)
+        now = max(self._loop.time(), self.armed_for)
         self._handle = None
-        self._at = math.inf
+        self.armed_for = math.inf
         earliest = math.inf
-        for wait in list(self._waits):
+        for wait in list(self.waits):
             if wait.when <= now:
-                self._waits.discard(wait)
+                self.waits.discard(wait)
                 wait.expire()
             elif wait.when < earliest:
                 earliest = wait.when
         if earliest != math.inf:
-            self._arm(earliest)
+            self.arm(earliest)
 
     def close(self) -> None:
         """Stop the timer (the loop's pool is closing)."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        self._at = math.inf
+        self.armed_for = math.inf
