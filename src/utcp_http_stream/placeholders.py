@@ -51,12 +51,9 @@ def iter_placeholders(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         if "${" in value:
             yield from UNRESOLVED.findall(value)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from iter_placeholders(key)
-            yield from iter_placeholders(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
+    elif isinstance(value, Mapping | list | tuple):
+        # A dict is walked as its (key, value) pairs.
+        for item in value.items() if isinstance(value, Mapping) else value:
             yield from iter_placeholders(item)
 
 
