@@ -156,9 +156,14 @@ def is_loopback_name(host: str | None) -> bool:
         canonical = canonical_host(host)
     except ValueError:
         return False
-    if canonical == "localhost":
+    return _is_loopback_canonical(canonical)
+
+
+def _is_loopback_canonical(host: str) -> bool:
+    """A canonical host that is ``localhost`` or a loopback address."""
+    if host == "localhost":
         return True
-    address = host_address(canonical)
+    address = host_address(host)
     return address is not None and address.is_loopback
 
 

@@ -413,9 +413,14 @@ def _every_value_secret(headers: tuple[tuple[str, str], ...], query: str) -> tup
         if name.lower() not in PUBLIC_HEADERS:
             secrets.append(value)
             names.add(name.lower())
-    secrets += [value for _, value in parse_qsl(query, keep_blank_values=True)]
-    secrets += [piece.partition("=")[2] for piece in query.split("&")]
+    secrets += _query_values(query)
     return secrets, names
+
+
+def _query_values(query: str) -> list[str]:
+    """Every value of ``query``: decoded, then as written."""
+    decoded = [value for _, value in parse_qsl(query, keep_blank_values=True)]
+    return decoded + [piece.partition("=")[2] for piece in query.split("&")]
 
 
 def _fill(parts: tuple[str, ...], remaining: dict[str, Any], missing: list[str]) -> str:
@@ -488,12 +493,17 @@ def _fill_placeholders(
     path = _fill(compiled.path, remaining, missing)
     query = _fill(compiled.query, remaining, missing)
     if missing:
-        several = len(missing) > 1
-        raise TemplateError(
-            f"missing path parameter{'s' if several else ''} {', '.join(map(repr, missing))} "
-            f"for url {redact_url(template.url)!r}; pass {'them' if several else 'it'} as tool arguments"
-        )
+        raise _missing_parameters(template.url, missing)
     return path, query, remaining
+
+
+def _missing_parameters(url: str, missing: list[str]) -> TemplateError:
+    """The error for the placeholders of ``url`` that no argument fills."""
+    several = len(missing) > 1
+    return TemplateError(
+        f"missing path parameter{'s' if several else ''} {', '.join(map(repr, missing))} "
+        f"for url {redact_url(url)!r}; pass {'them' if several else 'it'} as tool arguments"
+    )
 
 
 def _take_body(template: StreamableHttpCallTemplate, remaining: dict[str, Any]) -> tuple[bytes | None, dict[str, str]]:

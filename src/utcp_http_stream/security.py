@@ -154,6 +154,15 @@ def check_url(url: str, *, loopback_allowed: bool = True, what: str = "URL") -> 
 
 def _http_origin(url: str, what: str) -> tuple[str, str]:
     """(scheme, canonical host) of an absolute http(s) URL, else InsecureUrlError."""
+    scheme, canonical = _scheme_and_host(url, what)
+    if scheme not in ("http", "https") or not canonical:
+        raise InsecureUrlError(f"{what} {redact_url(url)!r} is not an absolute http(s) URL")
+    return scheme, canonical
+
+
+def _scheme_and_host(url: str, what: str) -> tuple[str, str]:
+    """(lower-case scheme, canonical host or ``""``) of ``url``;
+    InsecureUrlError when its port or host is malformed."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -161,10 +170,7 @@ def _http_origin(url: str, what: str) -> tuple[str, str]:
         canonical = canonical_host(host) if host else ""
     except ValueError as exc:
         raise InsecureUrlError(f"{what} {redact_url(url)!r} is malformed: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not canonical:
-        raise InsecureUrlError(f"{what} {redact_url(url)!r} is not an absolute http(s) URL")
-    return scheme, canonical
+    return parts.scheme.lower(), canonical
 
 
 def _refuse_local_target(url: str, canonical: str, loopback: bool, what: str) -> None:
@@ -440,10 +446,15 @@ def _values_between(raw: str, resolved: str) -> list[str]:
     """:func:`variable_values` once ``raw`` has a variable: ``resolved`` lined
     up against the literal text around the variables (the whole of it when
     they cannot be), the non-empty values in between."""
-    # re.split with two groups: literal, g1, g2, literal, g1, g2, ..., literal
-    literals = _VARIABLE.split(raw)[::3]
-    pattern = "(.*?)".join(re.escape(piece) for piece in literals)
-    match = re.fullmatch(pattern, resolved, re.DOTALL)
+    match = re.fullmatch(_line_up_pattern(raw), resolved, re.DOTALL)
     if match is None:
         return [resolved]
     return [value for value in match.groups() if value]
+
+
+def _line_up_pattern(raw: str) -> str:
+    """A regex for what ``raw`` may become: its literal text as it is, each
+    variable a lazy group."""
+    # re.split with two groups: literal, g1, g2, literal, g1, g2, ..., literal
+    literals = _VARIABLE.split(raw)[::3]
+    return "(.*?)".join(re.escape(piece) for piece in literals)
