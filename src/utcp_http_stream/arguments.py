@@ -39,7 +39,8 @@ _MESSAGE_LIMIT = 1000
 _VALUE_EXCERPT = 40
 
 
-# Checked in order: bool before int (a bool is an int to isinstance).
+# Checked in order: bool before int (a bool is an int to isinstance), None
+# last (the rarest argument).
 _PYTHON_TO_JSON: tuple[tuple[Any, str], ...] = (
     (bool, "boolean"),
     (int, "integer"),
@@ -47,14 +48,17 @@ _PYTHON_TO_JSON: tuple[tuple[Any, str], ...] = (
     (str, "string"),
     (Mapping, "object"),
     (list | tuple, "array"),
+    (type(None), "null"),
 )
+
+#: The allowed types of a schema whose ``type`` is one name (the usual case).
+_SINGLE_TYPES = {name: frozenset({name}) for name in JSON_TYPES}
+_NULL = frozenset({"null"})
 
 
 def json_type_of(value: Any) -> str:
     """The JSON type name of a Python value (``bool`` is ``boolean``, never
     ``integer``); a value JSON cannot hold gets its Python type name."""
-    if value is None:
-        return "null"
     for python_type, name in _PYTHON_TO_JSON:
         if isinstance(value, python_type):
             return name
@@ -67,25 +71,33 @@ def allowed_types(prop: Any) -> frozenset[str] | None:
     if not isinstance(prop, Mapping):
         return None
     declared = prop.get("type")
-    if isinstance(declared, str):
-        types = {declared}
-    elif isinstance(declared, list) and declared and all(isinstance(item, str) for item in declared):
-        types = set(declared)
-    else:
-        return None
-    if not types <= set(JSON_TYPES):
-        return None
-    if prop.get("nullable") is True:
-        types.add("null")
-    return frozenset(types)
+    types = _SINGLE_TYPES.get(declared) if isinstance(declared, str) else _type_list(declared)
+    if types is not None and prop.get("nullable") is True:
+        types |= _NULL
+    return types
 
 
-def _matches(value: Any, types: frozenset[str]) -> bool:
+def _type_list(declared: Any) -> frozenset[str] | None:
+    """The types of a ``type`` list (not empty, every item a name this module
+    knows), else None."""
+    if isinstance(declared, list) and declared and all(name in JSON_TYPES for name in declared):
+        return frozenset(declared)
+    return None
+
+
+def _matches(value: Any, types: frozenset[str] | None) -> bool:
+    """True when ``value`` has one of ``types``, or ``types`` is None (no constraint)."""
+    if types is None:
+        return True
     actual = json_type_of(value)
-    if actual in types:
-        return True
-    if actual == "integer" and "number" in types:
-        return True
+    return actual in types or _number_matches(actual, value, types)
+
+
+def _number_matches(actual: str, value: Any, types: frozenset[str]) -> bool:
+    """JSON Schema's number rules: an integer is a number, and a float with
+    no fractional part an integer."""
+    if actual == "integer":
+        return "number" in types
     return actual == "number" and "integer" in types and float(value).is_integer()
 
 
@@ -109,20 +121,23 @@ def argument_problems(schema: Mapping[str, Any] | None, args: Any) -> list[str]:
         return [f"the arguments must be a JSON object, got {json_type_of(args)}"]
     if not isinstance(schema, Mapping):
         return []
-    properties = schema.get("properties")
-    properties = properties if isinstance(properties, Mapping) else {}
-    problems = [_missing(name, properties) for name in _required_names(schema) if name not in args]
+    properties, required = _fields(schema)
+    problems = [_missing(name, properties) for name in required if name not in args]
     for name, value in args.items():
         types = allowed_types(properties.get(name))
-        if types is not None and not _matches(value, types):
+        if not _matches(value, types):
             problems.append(_wrong_type(name, value, types))
     return problems
 
 
-def _required_names(schema: Mapping[str, Any]) -> list[str]:
-    """The names a schema's ``required`` lists (strings only), in order."""
+def _fields(schema: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]]:
+    """(properties, required names) of an object schema: the names its
+    ``required`` lists (strings only, in order); each empty when absent or
+    malformed."""
+    properties = schema.get("properties")
     required = schema.get("required")
-    return [name for name in required if isinstance(name, str)] if isinstance(required, list) else []
+    names = [name for name in required if isinstance(name, str)] if isinstance(required, list) else []
+    return (properties if isinstance(properties, Mapping) else {}), names
 
 
 def _missing(name: str, properties: Mapping[str, Any]) -> str:
@@ -156,23 +171,26 @@ def describe_inputs(schema: Mapping[str, Any] | None) -> str:
     tool without properties."""
     if not isinstance(schema, Mapping):
         return "none"
-    properties = schema.get("properties")
-    required_names = set(_required_names(schema))
-    if not isinstance(properties, Mapping) or not properties:
-        return ", ".join(f"{name} (required)" for name in sorted(required_names)) or "none"
+    properties, required = _fields(schema)
+    required_names = set(required)
     parts = [_describe_input(name, prop, name in required_names) for name, prop in properties.items()]
     parts.extend(f"{name} (required)" for name in sorted(required_names - set(properties)))
-    return ", ".join(parts)
+    return ", ".join(parts) or "none"
 
 
 def _describe_input(name: str, prop: Any, required: bool) -> str:
     """``name (integer 1|2|3, required)``: the types, the enum values, whether required."""
     types = allowed_types(prop)
-    kind = _type_text(types) if types else "any"
+    kind = (_type_text(types) if types else "any") + _enum_text(prop)
+    return f"{name} ({kind}{', required' if required else ''})"
+
+
+def _enum_text(prop: Any) -> str:
+    """`` 1|2|3`` for a property with an ``enum`` list, else empty."""
     enum = prop.get("enum") if isinstance(prop, Mapping) else None
     if isinstance(enum, list) and enum:
-        kind += " " + "|".join(str(item) for item in enum)
-    return f"{name} ({kind}{', required' if required else ''})"
+        return " " + "|".join(str(item) for item in enum)
+    return ""
 
 
 def value_from_text(text: str, prop: Mapping[str, Any] | None) -> Any:
@@ -190,9 +208,15 @@ def value_from_text(text: str, prop: Mapping[str, Any] | None) -> Any:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
-        if types is None:
-            return text
-        raise ValueError(f"expects {_type_text(types)}, got {printable_excerpt(text, _VALUE_EXCERPT)!r}") from None
-    if types is not None and not _matches(value, types):
+        return _not_json(text, types)
+    if not _matches(value, types):
         raise ValueError(f"expects {_type_text(types)}, got {json_type_of(value)} {_shown(value)}")
     return value
+
+
+def _not_json(text: str, types: frozenset[str] | None) -> str:
+    """What text that is no JSON stands for: itself when no type is declared,
+    else a ``ValueError`` saying what was expected."""
+    if types is None:
+        return text
+    raise ValueError(f"expects {_type_text(types)}, got {printable_excerpt(text, _VALUE_EXCERPT)!r}") from None

@@ -37,38 +37,37 @@ LOCAL_ADDRESSES_HINT = (
 )
 
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
-_IPV4_PART = re.compile(r"^(?:0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$")
+# One part of an inet_aton spelling; the group that matched names its base.
+_IPV4_PART = re.compile(r"^(?:0[xX](?P<hex>[0-9a-fA-F]*)|(?P<oct>0[0-7]*)|(?P<dec>[1-9][0-9]*))$")
+_IPV4_BASES = {"hex": 16, "oct": 8, "dec": 10}
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f/\\?#@%\[\]<>^|]")
 _NUMERIC_LABEL = re.compile(r"^(?:0[xX][0-9a-fA-F]*|[0-9]+)$")
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 
 
-def _ipv4_number(part: str) -> int | None:
-    if not _IPV4_PART.match(part):
-        return None
-    if part[:2] in ("0x", "0X"):
-        return int(part[2:] or "0", 16)
-    if len(part) > 1 and part[0] == "0":
-        return int(part, 8)
-    return int(part)
+def _ipv4_number(part: str) -> int:
+    """The number one part of an IPv4 spelling stands for (decimal, octal
+    ``0...`` or hex ``0x...``); ``ValueError`` when it is none of them."""
+    match = _IPV4_PART.match(part)
+    if match is None:
+        raise ValueError(part)
+    base = match.lastgroup
+    return int(match[base] or "0", _IPV4_BASES[base])
 
 
 def _parse_ipv4(host: str) -> ipaddress.IPv4Address | None:
     """The address of an IPv4 spelling ``inet_aton`` accepts (1 to 4 parts,
     decimal, octal or hex), or None when ``host`` is not one."""
     parts = host.split(".")
-    if not 1 <= len(parts) <= 4:
+    if len(parts) > 4:
         return None
-    numbers = [_ipv4_number(p) for p in parts]
-    if any(n is None for n in numbers):
+    try:
+        *head, last = map(_ipv4_number, parts)
+        # Each leading part is one byte; the last one fills the bytes left.
+        packed = bytes(head) + last.to_bytes(5 - len(parts), "big")
+    except (ValueError, OverflowError):
         return None
-    *head, last = numbers
-    if any(n > 255 for n in head) or last >= 256 ** (5 - len(parts)):  # type: ignore[operator]
-        return None
-    value = last  # type: ignore[assignment]
-    for index, number in enumerate(head):
-        value += number << (8 * (3 - index))  # type: ignore[operator]
-    return ipaddress.IPv4Address(value)
+    return ipaddress.IPv4Address(packed)
 
 
 def _unmapped(address: IPAddress) -> IPAddress:
@@ -88,6 +87,13 @@ def canonical_host(host: str) -> str:
     text = host.strip()
     if ":" in text or text.startswith("["):  # IPv6, bracketed or not (urlsplit's hostname drops them)
         return _canonical_ipv6(host, text)
+    return _canonical_name(host, _mapped_name(host, text))
+
+
+def _mapped_name(host: str, text: str) -> str:
+    """``text`` (``host`` stripped) after the UTS-46 mapping: lower case,
+    every full stop a ``.``, no trailing dot; ``ValueError`` when IDNA
+    refuses it or it is empty or holds a character no host may have."""
     try:
         mapped = idna.uts46_remap(text.translate(_DOTS), std3_rules=False, transitional=False)
     except idna.IDNAError as exc:
@@ -95,6 +101,12 @@ def canonical_host(host: str) -> str:
     mapped = mapped.translate(_DOTS).lower().rstrip(".")
     if not mapped or _FORBIDDEN.search(mapped):
         raise ValueError(f"{host!r} is not a valid host name")
+    return mapped
+
+
+def _canonical_name(host: str, mapped: str) -> str:
+    """A mapped host as a dotted quad when it spells an IPv4 address, else
+    as A-labels; ``ValueError`` for a name ending in a number."""
     address = _parse_ipv4(mapped)
     if address is not None:
         return str(address)
@@ -144,9 +156,14 @@ def is_loopback_name(host: str | None) -> bool:
         canonical = canonical_host(host)
     except ValueError:
         return False
-    if canonical == "localhost":
+    return _is_loopback_canonical(canonical)
+
+
+def _is_loopback_canonical(host: str) -> bool:
+    """A canonical host that is ``localhost`` or a loopback address."""
+    if host == "localhost":
         return True
-    address = host_address(canonical)
+    address = host_address(host)
     return address is not None and address.is_loopback
 
 
@@ -175,12 +192,16 @@ def check_connect_address(requested_host: str, ip: str, allow_local: bool) -> No
         address = _unmapped(ipaddress.ip_address(ip.split("%", 1)[0]))
     except ValueError:
         raise InsecureUrlError(f"refused to connect to host {requested_host!r}: unusable address") from None
-    if not is_local_address(address):
-        return
-    if address.is_loopback and is_loopback_name(requested_host):
+    if _may_reach(requested_host, address):
         return
     raise InsecureUrlError(
         f"refused to connect to host {requested_host!r}: it leads to a loopback, unspecified or link-local "
         "address, which only localhost, 127.x or [::1] written in the URL may reach (DNS rebinding and "
         f"server-side request forgery guard); {LOCAL_ADDRESSES_HINT}"
     )
+
+
+def _may_reach(requested_host: str, address: IPAddress) -> bool:
+    """The address rule: True unless ``address`` is local; a loopback address
+    only from a loopback name, an unspecified or link-local one never."""
+    return not is_local_address(address) or (address.is_loopback and is_loopback_name(requested_host))

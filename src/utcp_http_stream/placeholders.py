@@ -49,14 +49,10 @@ def variable_name_to_set(variable: str, namespace: str | None) -> str:
 def iter_placeholders(value: Any) -> Iterator[str]:
     """Every ``${NAME}`` in a string, dict (keys too) or list, in order."""
     if isinstance(value, str):
-        if "${" in value:
-            yield from UNRESOLVED.findall(value)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from iter_placeholders(key)
-            yield from iter_placeholders(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
+        yield from UNRESOLVED.findall(value)
+    elif isinstance(value, Mapping | list | tuple):
+        # A dict is walked as its (key, value) pairs.
+        for item in value.items() if isinstance(value, Mapping) else value:
             yield from iter_placeholders(item)
 
 

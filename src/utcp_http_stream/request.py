@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
@@ -47,6 +47,8 @@ _PLACEHOLDER = re.compile(r"\{([^{}/?#]*)\}")
 _FORM = "application/x-www-form-urlencoded"
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = "/?%:@!$&'()*+,;=-._~"
+#: How a boolean argument is written (JSON's spelling).
+_BOOL_TEXT = {True: "true", False: "false"}
 
 
 @dataclass(slots=True)
@@ -104,12 +106,18 @@ def _refuse_unresolved(where: str, value: Any, namespace: str | None) -> None:
 
 
 def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return _BOOL_TEXT[value]
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, float) else str(value)
+    return _structured_text(value)
+
+
+def _structured_text(value: Any) -> str:
+    """:func:`_scalar` of anything but a string, boolean or number: bytes
+    as UTF-8 text, anything else as compact JSON."""
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -143,22 +151,34 @@ def _query_pairs(args: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def _encode_body(value: Any, content_type: str) -> tuple[bytes, str]:
     """The body bytes and the Content-Type to send with them."""
-    media = content_type.split(";", 1)[0].strip().lower()
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value), content_type
     if isinstance(value, str):
         return value.encode("utf-8"), content_type
+    media = content_type.split(";", 1)[0].strip().lower()
     if media == _FORM:
-        if isinstance(value, Mapping):
-            return urlencode(_query_pairs(value), quote_via=quote).encode("ascii"), content_type
-        raise TemplateError(
-            f"content_type is {_FORM} but the body is a {type(value).__name__}; form bodies must be objects"
-        )
+        return _form_body(value), content_type
     body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     # A JSON body under the generic default type is labelled as what it is.
     if media == "application/octet-stream":
         content_type = "application/json"
     return body, content_type
+
+
+def _form_body(value: Any) -> bytes:
+    """An ``application/x-www-form-urlencoded`` body: an object's fields,
+    like query parameters."""
+    if isinstance(value, Mapping):
+        return urlencode(_query_pairs(value), quote_via=quote).encode("ascii")
+    raise TemplateError(
+        f"content_type is {_FORM} but the body is a {type(value).__name__}; form bodies must be objects"
+    )
+
+
+#: How a template's auth adds its credential (name, value) to a request:
+#: called with them, the headers so far and the arguments left for the query
+#: (both changed in place).
+_AddAuth = Callable[[str, str, dict[str, str], dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +193,15 @@ class _Compiled:
     query: tuple[str, ...]
     headers: tuple[tuple[str, str], ...]
     accept: str | None  # added when no Accept header is set, None when static headers set one
-    auth_header: tuple[str, str] | None  # (name, value): API key header or Basic
-    auth_query: tuple[str, str] | None
-    auth_cookie: str | None
+    auth: tuple[_AddAuth, str, str] | None  # (how, name, value): API key or Basic; None: nothing to add
     secrets: tuple[str, ...]
     credential_headers: frozenset[str]
     credential_query: frozenset[str]
 
 
-# What a template's auth adds to every request: (header, query pair, cookie,
-# credential header names, credential query names).
-_AuthParts = tuple[tuple[str, str] | None, tuple[str, str] | None, str | None, set[str], frozenset[str]]
+# What a template's auth adds to every request: ((how, name, value) of its
+# credential, credential header names, credential query names).
+_AuthParts = tuple[tuple[_AddAuth, str, str] | None, set[str], frozenset[str]]
 
 _COMPILED: dict[tuple[Any, ...], _Compiled] = {}
 _COMPILED_MAX = 512
@@ -203,10 +221,15 @@ def _compiled(template: StreamableHttpCallTemplate, namespace: str | None, raw: 
     )
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = _compile(template, namespace, raw)
-        if len(_COMPILED) >= _COMPILED_MAX:
-            _COMPILED.clear()
-        _COMPILED[key] = compiled
+        compiled = _remember(key, _compile(template, namespace, raw))
+    return compiled
+
+
+def _remember(key: tuple[Any, ...], compiled: _Compiled) -> _Compiled:
+    """Cache ``compiled`` under ``key`` (the cache is emptied when full)."""
+    if len(_COMPILED) >= _COMPILED_MAX:
+        _COMPILED.clear()
+    _COMPILED[key] = compiled
     return compiled
 
 
@@ -217,13 +240,7 @@ def _split_placeholders(text: str, safe: str) -> tuple[str, ...]:
 
 
 def _compile(template: StreamableHttpCallTemplate, namespace: str | None, raw: Any = None) -> _Compiled:
-    _refuse_unresolved("url", template.url, namespace)
-    _refuse_unresolved("headers", template.headers, namespace)
-    auth = template.auth
-    if auth is not None:
-        # The auth models hold only flat string fields: scan them without a model_dump().
-        _refuse_unresolved(f"auth ({auth.auth_type})", list(vars(auth).values()), namespace)
-
+    _refuse_placeholders(template, namespace)
     # The fragment is never sent; the URL goes on the request line as it is, so
     # what the author left raw (spaces, non-ASCII, control bytes) is
     # percent-encoded here, keeping existing %XX escapes.
@@ -234,26 +251,38 @@ def _compile(template: StreamableHttpCallTemplate, namespace: str | None, raw: A
     # The host is sent as it was judged: canonical (a U+217C roman-numeral l becomes a plain l).
     origin = f"{parts.scheme.lower()}://{canonical_netloc(base)}"
 
-    headers = tuple((template.headers or {}).items())
-    for name, value in headers:
-        check_header(name, value)
-
-    auth_header, auth_query, auth_cookie, credential_headers, credential_query = _auth_parts(auth)
+    headers = _checked_headers(template.headers)
+    auth, credential_headers, credential_query = _auth_parts(template.auth)
     secrets, private_headers = _provenance(template, raw, headers, query)
-    credential_headers |= private_headers
     return _Compiled(
         origin=origin,
         path=_split_placeholders(parts.path or "/", _PATH_SAFE),
         query=_split_placeholders(query, _QUERY_SAFE),
         headers=headers,
         accept=None if _get_header(dict(headers), "Accept") is not None else accept_header_for(template.stream_format),
-        auth_header=auth_header,
-        auth_query=auth_query,
-        auth_cookie=auth_cookie,
-        secrets=secret_forms((*auth_secrets(auth), *secrets)),
-        credential_headers=frozenset(credential_headers),
+        auth=auth,
+        secrets=secret_forms((*auth_secrets(template.auth), *secrets)),
+        credential_headers=frozenset(credential_headers | private_headers),
         credential_query=credential_query,
     )
+
+
+def _refuse_placeholders(template: StreamableHttpCallTemplate, namespace: str | None) -> None:
+    """A TemplateError when a ``${VAR}`` is left in the URL, the headers or the auth."""
+    _refuse_unresolved("url", template.url, namespace)
+    _refuse_unresolved("headers", template.headers, namespace)
+    auth = template.auth
+    if auth is not None:
+        # The auth models hold only flat string fields: scan them without a model_dump().
+        _refuse_unresolved(f"auth ({auth.auth_type})", list(vars(auth).values()), namespace)
+
+
+def _checked_headers(headers: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """The template's static headers as pairs, each one checked (:func:`check_header`)."""
+    pairs = tuple((headers or {}).items())
+    for name, value in pairs:
+        check_header(name, value)
+    return pairs
 
 
 def _auth_parts(auth: Any) -> _AuthParts:
@@ -262,24 +291,41 @@ def _auth_parts(auth: Any) -> _AuthParts:
     if isinstance(auth, ApiKeyAuth):
         return _api_key_parts(auth)
     if isinstance(auth, BasicAuth):
-        header = ("Authorization", basic_header(auth.username, auth.password))
-        check_header(*header)
-        return header, None, None, {"authorization"}, frozenset()
+        value = basic_header(auth.username, auth.password)
+        check_header("Authorization", value)
+        return (_set_auth_header, "Authorization", value), {"authorization"}, frozenset()
     if isinstance(auth, OAuth2Auth):
-        return None, None, None, {"authorization"}, frozenset()  # the transport adds the bearer token
-    return None, None, None, set(), frozenset()
+        return None, {"authorization"}, frozenset()  # the transport adds the bearer token
+    return None, set(), frozenset()
 
 
 def _api_key_parts(auth: ApiKeyAuth) -> _AuthParts:
     """:func:`_auth_parts` of an API key, by its location."""
     if auth.location == "header":
         check_header(auth.var_name, auth.api_key)
-        return (auth.var_name, auth.api_key), None, None, {auth.var_name.lower()}, frozenset()
+        return (_set_auth_header, auth.var_name, auth.api_key), {auth.var_name.lower()}, frozenset()
     if auth.location == "query":
-        return None, (auth.var_name, auth.api_key), None, set(), frozenset({auth.var_name})
+        return (_set_auth_query, auth.var_name, auth.api_key), set(), frozenset({auth.var_name})
     cookie = f"{auth.var_name}={auth.api_key}"
     check_header("Cookie", cookie)
-    return None, None, cookie, {"cookie"}, frozenset()
+    return (_join_auth_cookie, "Cookie", cookie), {"cookie"}, frozenset()
+
+
+def _set_auth_header(name: str, value: str, headers: dict[str, str], remaining: dict[str, Any]) -> None:
+    """An API key or Basic header: it replaces any header of its name, whatever the case."""
+    headers[_header_key(headers, name)] = value
+
+
+def _set_auth_query(name: str, value: str, headers: dict[str, str], remaining: dict[str, Any]) -> None:
+    """An API key query parameter: it replaces any argument of its name and comes last."""
+    remaining.pop(name, None)
+    remaining[name] = value
+
+
+def _join_auth_cookie(name: str, cookie: str, headers: dict[str, str], remaining: dict[str, Any]) -> None:
+    """An API-key cookie (``name`` is ``Cookie``): it joins any Cookie header already set."""
+    existing = _get_header(headers, name)
+    headers[_header_key(headers, name)] = f"{existing}; {cookie}" if existing else cookie
 
 
 def _raw_fields(raw: Any) -> tuple[str, dict[str, str], list[str]] | None:
@@ -322,6 +368,21 @@ def _provenance(
     secrets, names = _sensitive_headers(headers)
     raw_url, raw_headers, raw_auth = fields
     secrets += variable_values(raw_url, template.url)
+    variable_secrets, variable_names = _variable_headers(headers, raw_headers)
+    secrets += variable_secrets
+    names |= variable_names
+    for raw_value, value in zip(raw_auth, _auth_strings(template.auth), strict=False):
+        secrets += variable_values(raw_value, value)
+    return secrets, names
+
+
+def _variable_headers(
+    headers: tuple[tuple[str, str], ...], raw_headers: dict[str, str]
+) -> tuple[list[str], set[str]]:
+    """(secret values, lower-case names) of the static headers that came
+    from variables, or that the raw template does not have."""
+    secrets: list[str] = []
+    names: set[str] = set()
     for name, value in headers:
         raw_value = raw_headers.get(name)
         if raw_value is None:
@@ -330,15 +391,18 @@ def _provenance(
         elif has_variable(raw_value):
             secrets += [value, *variable_values(raw_value, value)]
             names.add(name.lower())
-    for raw_value, value in zip(raw_auth, _auth_strings(template.auth), strict=False):
-        secrets += variable_values(raw_value, value)
     return secrets, names
 
 
 def _sensitive_headers(headers: tuple[tuple[str, str], ...]) -> tuple[list[str], set[str]]:
     """(values, lower-case names) of the well-known credential headers."""
-    sensitive = [(name.lower(), value) for name, value in headers if name.lower() in SENSITIVE_HEADERS]
-    return [value for _, value in sensitive], {name for name, _ in sensitive}
+    secrets: list[str] = []
+    names: set[str] = set()
+    for name, value in headers:
+        if name.lower() in SENSITIVE_HEADERS:
+            secrets.append(value)
+            names.add(name.lower())
+    return secrets, names
 
 
 def _every_value_secret(headers: tuple[tuple[str, str], ...], query: str) -> tuple[list[str], set[str]]:
@@ -349,9 +413,14 @@ def _every_value_secret(headers: tuple[tuple[str, str], ...], query: str) -> tup
         if name.lower() not in PUBLIC_HEADERS:
             secrets.append(value)
             names.add(name.lower())
-    secrets += [value for _, value in parse_qsl(query, keep_blank_values=True)]
-    secrets += [piece.partition("=")[2] for piece in query.split("&")]
+    secrets += _query_values(query)
     return secrets, names
+
+
+def _query_values(query: str) -> list[str]:
+    """Every value of ``query``: decoded, then as written."""
+    decoded = [value for _, value in parse_qsl(query, keep_blank_values=True)]
+    return decoded + [piece.partition("=")[2] for piece in query.split("&")]
 
 
 def _fill(parts: tuple[str, ...], remaining: dict[str, Any], missing: list[str]) -> str:
@@ -388,22 +457,23 @@ def build_request(
     unresolved-variable message name the exact variable to set.
     """
     compiled = _compiled(template, variable_namespace, raw_template)
-    remaining = dict(args) if args else {}
     # 1. path placeholders
-    path, query = _fill_placeholders(template, compiled, remaining)
+    path, query, remaining = _fill_placeholders(template, compiled, args)
     # 2. body, then the static headers (checked when compiled), then 3. header_fields
     body, headers = _take_body(template, remaining)
     headers.update(compiled.headers)
     if template.header_fields:
         _take_header_fields(template.header_fields, remaining, headers)
-    # 4. everything else is query
-    pairs = _query_pairs(remaining) if remaining else []
-    pairs = _apply_auth(compiled, headers, pairs)
+    # the auth's header, cookie or query parameter
+    if compiled.auth is not None:
+        add_auth, name, value = compiled.auth
+        add_auth(name, value, headers, remaining)
     if compiled.accept is not None and (not template.header_fields or _get_header(headers, "Accept") is None):
         headers["Accept"] = compiled.accept
     return PreparedRequest(
         method=template.http_method,
-        url=compiled.origin + path + _query_suffix(query, pairs),
+        # 4. everything else is query
+        url=compiled.origin + path + _query_suffix(query, remaining),
         headers=headers,
         body=body,
         secrets=compiled.secrets,
@@ -413,20 +483,27 @@ def build_request(
 
 
 def _fill_placeholders(
-    template: StreamableHttpCallTemplate, compiled: _Compiled, remaining: dict[str, Any]
-) -> tuple[str, str]:
+    template: StreamableHttpCallTemplate, compiled: _Compiled, args: Mapping[str, Any] | None
+) -> tuple[str, str, dict[str, Any]]:
     """The path and the template's own query with their placeholders taken
-    from ``remaining``; a placeholder without an argument is a TemplateError."""
+    from ``args``, and the arguments left; a placeholder without an argument
+    is a TemplateError."""
+    remaining = dict(args) if args else {}
     missing: list[str] = []
     path = _fill(compiled.path, remaining, missing)
     query = _fill(compiled.query, remaining, missing)
     if missing:
-        several = len(missing) > 1
-        raise TemplateError(
-            f"missing path parameter{'s' if several else ''} {', '.join(map(repr, missing))} "
-            f"for url {redact_url(template.url)!r}; pass {'them' if several else 'it'} as tool arguments"
-        )
-    return path, query
+        raise _missing_parameters(template.url, missing)
+    return path, query, remaining
+
+
+def _missing_parameters(url: str, missing: list[str]) -> TemplateError:
+    """The error for the placeholders of ``url`` that no argument fills."""
+    several = len(missing) > 1
+    return TemplateError(
+        f"missing path parameter{'s' if several else ''} {', '.join(map(repr, missing))} "
+        f"for url {redact_url(url)!r}; pass {'them' if several else 'it'} as tool arguments"
+    )
 
 
 def _take_body(template: StreamableHttpCallTemplate, remaining: dict[str, Any]) -> tuple[bytes | None, dict[str, str]]:
@@ -450,28 +527,10 @@ def _take_header_fields(names: list[str], remaining: dict[str, Any], headers: di
             headers[name] = text
 
 
-def _apply_auth(compiled: _Compiled, headers: dict[str, str], pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Add the template's API key / Basic credentials to ``headers`` (in
-    place) or to the query ``pairs`` (returned: an argument of the key's name
-    is replaced); an API-key cookie joins any Cookie header already set."""
-    if compiled.auth_header is not None:
-        name, value = compiled.auth_header
-        headers[_header_key(headers, name)] = value
-    elif compiled.auth_query is not None:
-        name = compiled.auth_query[0]
-        pairs = [(k, v) for k, v in pairs if k != name]
-        pairs.append(compiled.auth_query)
-    elif compiled.auth_cookie is not None:
-        existing = _get_header(headers, "Cookie")
-        cookie = compiled.auth_cookie
-        headers[_header_key(headers, "Cookie")] = f"{existing}; {cookie}" if existing else cookie
-    return pairs
-
-
-def _query_suffix(query: str, pairs: list[tuple[str, str]]) -> str:
-    """``?`` and the query: the template's own, then the argument pairs."""
-    if pairs:
-        extra = urlencode(pairs, quote_via=quote)
+def _query_suffix(query: str, remaining: dict[str, Any]) -> str:
+    """``?`` and the query: the template's own, then the arguments left."""
+    extra = urlencode(_query_pairs(remaining), quote_via=quote) if remaining else ""
+    if extra:
         query = f"{query}&{extra}" if query else extra
     return "?" + query if query else ""
 
@@ -485,11 +544,7 @@ def _header_key(headers: Mapping[str, str], name: str) -> str:
 
 
 def _get_header(headers: Mapping[str, str], name: str) -> str | None:
-    lower = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lower:
-            return value
-    return None
+    return headers.get(_header_key(headers, name))
 
 
 #: Headers that never cross an origin, whatever the auth kind: the
@@ -537,13 +592,19 @@ def _redirect_target(request: PreparedRequest, location: str) -> str:
 
 
 def _redirected_method(request: PreparedRequest, status: int) -> tuple[str, bytes | None, dict[str, str]]:
-    """(method, body, headers) after a redirect with ``status``: 301/302 turn
-    a POST, 303 anything but HEAD, into a GET without body or body headers."""
-    method = request.method
-    if (status in (301, 302) and method == "POST") or (status == 303 and method != "HEAD"):
+    """(method, body, headers) after a redirect with ``status``: a GET
+    without body or body headers when the redirect asks for one."""
+    if _turns_into_get(status, request.method):
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("content-type", "content-length")}
         return "GET", None, headers
-    return method, request.body, dict(request.headers)
+    return request.method, request.body, dict(request.headers)
+
+
+def _turns_into_get(status: int, method: str) -> bool:
+    """301/302 turn a POST, 303 anything but HEAD, into a GET."""
+    if status in (301, 302):
+        return method == "POST"
+    return status == 303 and method != "HEAD"
 
 
 def _without_credentials(request: PreparedRequest, target: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
@@ -551,13 +612,19 @@ def _without_credentials(request: PreparedRequest, target: str, headers: dict[st
     and credential query parameters removed."""
     private = request.credential_headers | _ALWAYS_PRIVATE
     headers = {k: v for k, v in headers.items() if k.lower() not in private}
-    credential_query = request.credential_query
-    if credential_query:
-        parts = urlsplit(target)
-        pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in credential_query]
-        target = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(pairs, quote_via=quote), parts.fragment))
+    target = _without_query_keys(target, request.credential_query)
     logger.info(
         "redirect to another origin: credentials dropped (%s)",
-        redact_text(redact_url(target, credential_query), request.secrets),
+        redact_text(redact_url(target, request.credential_query), request.secrets),
     )
     return target, headers
+
+
+def _without_query_keys(url: str, keys: frozenset[str]) -> str:
+    """``url`` without its query parameters named in ``keys`` (as it is when
+    ``keys`` is empty)."""
+    if not keys:
+        return url
+    parts = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in keys]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(pairs, quote_via=quote), parts.fragment))

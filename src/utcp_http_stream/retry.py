@@ -59,8 +59,14 @@ def retry_after_seconds(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    return _seconds_until(value)
+
+
+def _seconds_until(date: str) -> float | None:
+    """The seconds from now until an HTTP date (0 once it is past), or None
+    when ``date`` is no date."""
     try:
-        when = email.utils.parsedate_to_datetime(value)
+        when = email.utils.parsedate_to_datetime(date)
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())

@@ -86,6 +86,7 @@ SENSITIVE_QUERY_KEYS = frozenset(
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _FORBIDDEN_HEADER_CHARS = re.compile(r"[\r\n\x00]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Origin(NamedTuple):
@@ -110,7 +111,7 @@ def origin_of(url: str) -> Origin:
     origin comparison."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
+    port = parts.port or _DEFAULT_PORTS.get(scheme, 80)
     host = parts.hostname or ""
     try:
         host = canonical_host(host)
@@ -141,11 +142,8 @@ def check_url(url: str, *, loopback_allowed: bool = True, what: str = "URL") -> 
     """
     scheme, canonical = _http_origin(url, what)
     loopback = is_loopback_name(canonical)
-    if not loopback_allowed and (loopback or _is_local_literal(canonical)):
-        raise InsecureUrlError(
-            f"{what} {redact_url(url)!r} points at this machine (loopback, unspecified or link-local address) "
-            "but came from a non-loopback origin; a remote manual or redirect may not target local services"
-        )
+    if not loopback_allowed:
+        _refuse_local_target(url, canonical, loopback, what)
     if scheme == "http" and not loopback:
         raise InsecureUrlError(
             f"{what} {redact_url(url)!r} uses plain http to a non-loopback host; use https:// "
@@ -156,6 +154,15 @@ def check_url(url: str, *, loopback_allowed: bool = True, what: str = "URL") -> 
 
 def _http_origin(url: str, what: str) -> tuple[str, str]:
     """(scheme, canonical host) of an absolute http(s) URL, else InsecureUrlError."""
+    scheme, canonical = _scheme_and_host(url, what)
+    if scheme not in ("http", "https") or not canonical:
+        raise InsecureUrlError(f"{what} {redact_url(url)!r} is not an absolute http(s) URL")
+    return scheme, canonical
+
+
+def _scheme_and_host(url: str, what: str) -> tuple[str, str]:
+    """(lower-case scheme, canonical host or ``""``) of ``url``;
+    InsecureUrlError when its port or host is malformed."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -163,10 +170,18 @@ def _http_origin(url: str, what: str) -> tuple[str, str]:
         canonical = canonical_host(host) if host else ""
     except ValueError as exc:
         raise InsecureUrlError(f"{what} {redact_url(url)!r} is malformed: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not canonical:
-        raise InsecureUrlError(f"{what} {redact_url(url)!r} is not an absolute http(s) URL")
-    return scheme, canonical
+    return parts.scheme.lower(), canonical
+
+
+def _refuse_local_target(url: str, canonical: str, loopback: bool, what: str) -> None:
+    """The rule for a URL that came from a non-loopback origin: its host
+    (``canonical``; ``loopback`` when it is a loopback name) may not be this
+    machine's (loopback, unspecified or link-local), however spelled."""
+    if loopback or _is_local_literal(canonical):
+        raise InsecureUrlError(
+            f"{what} {redact_url(url)!r} points at this machine (loopback, unspecified or link-local address) "
+            "but came from a non-loopback origin; a remote manual or redirect may not target local services"
+        )
 
 
 def _is_local_literal(host: str) -> bool:
@@ -224,12 +239,23 @@ def redact_url(url: str, extra_keys: Iterable[str] = (), *, all_query: bool = Fa
 def _redact_query(query: str, extra_keys: Iterable[str], all_query: bool) -> str:
     """``query`` with credential values (every value: ``all_query``) masked;
     unchanged, as written, when none is."""
-    sensitive = SENSITIVE_QUERY_KEYS | {k.lower() for k in extra_keys}
     pairs = parse_qsl(query, keep_blank_values=True)
-    if not all_query and not any(k.lower() in sensitive for k, _ in pairs):
-        return query
-    masked = [(k, REDACTED if all_query or k.lower() in sensitive else v) for k, v in pairs]
-    return urlencode(masked, quote_via=quote, safe="*{}")
+    if all_query:
+        return _masked_query(pairs, {key for key, _ in pairs})
+    hidden = _credential_keys(pairs, extra_keys)
+    return _masked_query(pairs, hidden) if hidden else query
+
+
+def _credential_keys(pairs: list[tuple[str, str]], extra_keys: Iterable[str]) -> set[str]:
+    """The keys (as written) of ``pairs`` whose values are credentials: the
+    well-known names and ``extra_keys``, in any case."""
+    sensitive = SENSITIVE_QUERY_KEYS | {k.lower() for k in extra_keys}
+    return {key for key, _ in pairs if key.lower() in sensitive}
+
+
+def _masked_query(pairs: list[tuple[str, str]], hidden: set[str]) -> str:
+    """The query of ``pairs`` with the values of the ``hidden`` keys masked."""
+    return urlencode([(key, REDACTED if key in hidden else value) for key, value in pairs], quote_via=quote, safe="*{}")
 
 
 def redact_headers(headers: Mapping[str, str], extra_names: Iterable[str] = ()) -> dict[str, str]:
@@ -264,16 +290,26 @@ def secret_forms(values: Iterable[str]) -> tuple[str, ...]:
     a shorter one inside it."""
     forms: set[str] = set()
     for value in values:
-        if not value or len(value) < MIN_SECRET_CHARS:
-            continue
-        token = bare_token(value)
-        for text in (value, token) if token else (value,):
-            if len(text) < MIN_SECRET_CHARS:
-                continue
+        for text in _secret_texts(value):
             forms.add(text)
             forms.update(quote(text, safe=safe) for safe in _URL_SAFE_FORMS)
             forms.add(quote_plus(text))
     return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _is_maskable(secret: str | None) -> bool:
+    """A secret long enough to be masked (:data:`MIN_SECRET_CHARS`; empty
+    or None never is)."""
+    return bool(secret) and len(secret) >= MIN_SECRET_CHARS
+
+
+def _secret_texts(value: str) -> tuple[str, ...]:
+    """``value`` and the bare token after its auth scheme: those long
+    enough to mask."""
+    if not _is_maskable(value):
+        return ()
+    token = bare_token(value)
+    return (value, token) if _is_maskable(token) else (value,)
 
 
 def redact_text(text: str, secrets: Iterable[str]) -> str:
@@ -281,8 +317,14 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     may echo a key back in an error body), and the start of one cut short at
     an excerpt's end (``sk-li…``)."""
     for secret in secrets:
-        if secret and len(secret) >= MIN_SECRET_CHARS and secret in text:
+        if _is_maskable(secret) and secret in text:
             text = text.replace(secret, REDACTED)
+    return _mask_cut_secrets(text, secrets)
+
+
+def _mask_cut_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with the start of a secret cut short masked: at its end and
+    before each excerpt marker (``…``, ``...``)."""
     for marker in _CUT_MARKERS:
         if marker in text:
             text = marker.join(_mask_cut_prefix(piece, secrets) for piece in text.split(marker))
@@ -293,12 +335,22 @@ def _mask_cut_prefix(piece: str, secrets: Iterable[str]) -> str:
     """``piece`` with its end masked when that end is the beginning of a
     secret (an excerpt cut inside it)."""
     for secret in secrets:
-        if not secret or len(secret) < MIN_SECRET_CHARS:
-            continue
-        for size in range(min(len(secret) - 1, len(piece)), MIN_SECRET_CHARS - 1, -1):
-            if piece.endswith(secret[:size]):
-                return piece[:-size] + REDACTED
+        size = _cut_prefix_size(piece, secret)
+        if size:
+            return piece[:-size] + REDACTED
     return piece
+
+
+def _cut_prefix_size(piece: str, secret: str) -> int:
+    """The length of the longest beginning of ``secret`` (shorter than it, at
+    least :data:`MIN_SECRET_CHARS`) that ``piece`` ends with; 0 when none, or
+    when the secret is too short to mask."""
+    if not _is_maskable(secret):
+        return 0
+    for size in range(min(len(secret) - 1, len(piece)), MIN_SECRET_CHARS - 1, -1):
+        if piece.endswith(secret[:size]):
+            return size
+    return 0
 
 
 def bound_text(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -326,14 +378,20 @@ def scrub_error(exc: BaseException, secrets: Iterable[str] = ()) -> BaseExceptio
     every ``HttpStreamError`` it raises."""
     secrets = tuple(secrets)
     exc.args = tuple(scrub(a, secrets) if isinstance(a, str) else a for a in exc.args)
-    for name in ("detail", "url", "excerpt"):
-        value = getattr(exc, name, None)
-        if isinstance(value, str):
-            setattr(exc, name, scrub(value, secrets, MESSAGE_LIMIT // 2))
+    _scrub_attributes(exc, secrets)
     exc.__cause__ = None
     exc.__context__ = None
     exc.__suppress_context__ = True
     return exc
+
+
+def _scrub_attributes(exc: BaseException, secrets: tuple[str, ...]) -> None:
+    """Scrub the text attributes an error may carry (``detail``, ``url``,
+    ``excerpt``), each bounded to half the message limit."""
+    for name in ("detail", "url", "excerpt"):
+        value = getattr(exc, name, None)
+        if isinstance(value, str):
+            setattr(exc, name, scrub(value, secrets, MESSAGE_LIMIT // 2))
 
 
 def printable_excerpt(data: bytes | str, limit: int = 300, encoding: str = "utf-8") -> str:
@@ -381,11 +439,22 @@ def variable_values(raw: str, resolved: str) -> list[str]:
     """
     if raw == resolved or not has_variable(raw):
         return []
-    pieces = _VARIABLE.split(raw)
-    # re.split with two groups: literal, g1, g2, literal, g1, g2, ..., literal
-    literals = pieces[::3]
-    pattern = "(.*?)".join(re.escape(piece) for piece in literals)
-    match = re.fullmatch(pattern, resolved, re.DOTALL)
+    return _values_between(raw, resolved)
+
+
+def _values_between(raw: str, resolved: str) -> list[str]:
+    """:func:`variable_values` once ``raw`` has a variable: ``resolved`` lined
+    up against the literal text around the variables (the whole of it when
+    they cannot be), the non-empty values in between."""
+    match = re.fullmatch(_line_up_pattern(raw), resolved, re.DOTALL)
     if match is None:
         return [resolved]
     return [value for value in match.groups() if value]
+
+
+def _line_up_pattern(raw: str) -> str:
+    """A regex for what ``raw`` may become: its literal text as it is, each
+    variable a lazy group."""
+    # re.split with two groups: literal, g1, g2, literal, g1, g2, ..., literal
+    literals = _VARIABLE.split(raw)[::3]
+    return "(.*?)".join(re.escape(piece) for piece in literals)

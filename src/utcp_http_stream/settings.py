@@ -52,12 +52,7 @@ class ClientSettings:
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
             given = overrides.pop(field.name, None)
-            if given is not None:
-                values[field.name] = given
-                continue
-            raw = env.get(ENV_PREFIX + field.name.upper())
-            if raw is not None and raw.strip() != "":
-                values[field.name] = _parse(field.name, field.type, raw.strip())
+            values[field.name] = _from_env(env, field) if given is None else given
         if overrides:
             raise TypeError(f"unknown client setting(s): {', '.join(sorted(overrides))}")
         settings = cls(**values)
@@ -66,10 +61,8 @@ class ClientSettings:
 
     def _check(self) -> None:
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-                raise TemplateError(f"client setting {field.name} must be >= 0, got {value}")
-        if (self.client_cert is None) != (self.client_key is None) and self.client_key is not None:
+            _check_not_negative(field.name, getattr(self, field.name))
+        if self.client_key is not None and self.client_cert is None:
             raise TemplateError("client setting client_key needs client_cert too")
 
     # -- clamping a template's limits ----------------------------------------
@@ -91,18 +84,47 @@ class ClientSettings:
         return min(asked, self.idle_timeout_ceiling)
 
 
+def _from_env(env: Mapping[str, str], field: dataclasses.Field[Any]) -> Any:
+    """The setting its ``UTCP_HTTP_STREAM_<NAME>`` variable gives, or the
+    field's default when the variable is unset or blank."""
+    raw = env.get(ENV_PREFIX + field.name.upper())
+    if raw is None or raw.strip() == "":
+        return field.default
+    return _parse(field.name, field.type, raw.strip())
+
+
+def _check_not_negative(name: str, value: Any) -> None:
+    """Refuse a negative whole-number setting (a bool is no number here)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        raise TemplateError(f"client setting {name} must be >= 0, got {value}")
+
+
+#: The spellings of a boolean variable.
+_BOOLEANS = {
+    **dict.fromkeys(("1", "true", "True", "yes"), True),
+    **dict.fromkeys(("0", "false", "False", "no"), False),
+}
+
+
 def _parse(name: str, kind: Any, raw: str) -> Any:
     var = ENV_PREFIX + name.upper()
     text = str(kind)
     if "bool" in text:
-        if raw in ("1", "true", "True", "yes"):
-            return True
-        if raw in ("0", "false", "False", "no"):
-            return False
-        raise TemplateError(f"{var}={raw!r} is not a boolean; use 1 or 0")
+        return _parse_bool(var, raw)
     if "int" in text:
-        try:
-            return int(raw)
-        except ValueError:
-            raise TemplateError(f"{var}={raw!r} is not a whole number") from None
+        return _parse_int(var, raw)
     return raw
+
+
+def _parse_bool(var: str, raw: str) -> bool:
+    value = _BOOLEANS.get(raw)
+    if value is None:
+        raise TemplateError(f"{var}={raw!r} is not a boolean; use 1 or 0")
+    return value
+
+
+def _parse_int(var: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise TemplateError(f"{var}={raw!r} is not a whole number") from None
