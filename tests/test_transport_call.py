@@ -64,9 +64,11 @@ def test_keepalive_against_another_expiry():
 def test_template_limits_within_the_ceilings_are_kept():
     call = make_call(timeout=60_000, connect_timeout=2_000, idle_timeout=9_000, max_item_bytes=1000,
                      max_result_bytes=5000)
-    assert (call.connect_ms, call.idle_s, call.max_item_bytes, call.max_result_bytes) == (2_000, 9.0, 1000, 5000)
-    assert call.errors.connect_ms == 2_000 and call.errors.idle_ms == (9_000, False)
-    assert call.errors.timeout_ms == 60_000 and call.errors.url == URL and call.errors.secrets == ("s3cret",)
+    limits = call.limits
+    assert (limits.connect_ms, limits.idle_s) == (2_000, 9.0)
+    assert (limits.max_item_bytes, limits.max_result_bytes) == (1000, 5000)
+    assert (limits.idle_ms, limits.idle_from_timeout, limits.timeout_ms) == (9_000, False, 60_000)
+    assert call.errors.limits is limits and call.errors.url == URL and call.errors.secrets == ("s3cret",)
 
 
 def test_template_limits_are_clamped_by_the_ceilings():
@@ -74,24 +76,25 @@ def test_template_limits_are_clamped_by_the_ceilings():
                               idle_timeout_ceiling=3_000)
     call = make_call(settings, connect_timeout=600_000, idle_timeout=10**9, max_item_bytes=10**9,
                      max_result_bytes=10**9)
-    assert (call.connect_ms, call.idle_s, call.max_item_bytes, call.max_result_bytes) == (1_000, 3.0, 100, 200)
-    assert call.errors.connect_ms == 1_000 and call.errors.idle_ms == (3_000, False)
+    limits = call.limits
+    assert (limits.connect_ms, limits.idle_s, limits.max_item_bytes, limits.max_result_bytes) == (1_000, 3.0, 100, 200)
+    assert (limits.idle_ms, limits.idle_from_timeout) == (3_000, False)
 
 
 def test_idle_defaults_to_timeout():
     call = make_call(timeout=20_000)
-    assert call.idle_s == 20.0 and call.errors.idle_ms == (20_000, True)
+    assert (call.limits.idle_s, call.limits.idle_ms, call.limits.idle_from_timeout) == (20.0, 20_000, True)
 
 
 def test_idle_is_bounded_even_with_no_timeout():
     call = make_call(ClientSettings(idle_timeout_ceiling=45_000), timeout=0)
-    assert call.idle_s == 45.0 and call.errors.idle_ms == (45_000, True)
+    assert (call.limits.idle_s, call.limits.idle_ms, call.limits.idle_from_timeout) == (45.0, 45_000, True)
     assert call.deadline.remaining() is None
 
 
 def test_the_error_map_knows_about_a_client_certificate():
-    assert make_call().errors.client_cert is False
-    assert make_call(ClientSettings(client_cert="/etc/both.pem")).errors.client_cert is True
+    assert make_call().errors.limits.client_cert is False
+    assert make_call(ClientSettings(client_cert="/etc/both.pem")).errors.limits.client_cert is True
 
 
 # -- waits bounded by the deadline -------------------------------------------------------------

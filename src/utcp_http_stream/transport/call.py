@@ -57,22 +57,6 @@ class Call:
         #: The call's decisions (framing, decoding, resume, reconnect).
         self.state = StreamState(template, prepared.method, max_item_bytes=limits.max_item_bytes)
 
-    @property
-    def connect_ms(self) -> int:
-        return self.limits.connect_ms
-
-    @property
-    def idle_s(self) -> float:
-        return self.limits.idle_s
-
-    @property
-    def max_item_bytes(self) -> int:
-        return self.limits.max_item_bytes
-
-    @property
-    def max_result_bytes(self) -> int:
-        return self.limits.max_result_bytes
-
     def within_deadline(self, seconds: float) -> float:
         remaining = self.deadline.remaining()
         if remaining is None:

@@ -73,24 +73,6 @@ class ErrorMap:
         self.reused = False
 
     @property
-    def timeout_ms(self) -> int:
-        return self.limits.timeout_ms
-
-    @property
-    def connect_ms(self) -> int:
-        return self.limits.connect_ms
-
-    @property
-    def idle_ms(self) -> tuple[int, bool]:
-        """The idle limit, and whether it came from ``timeout``."""
-        return self.limits.idle_ms, self.limits.idle_from_timeout
-
-    @property
-    def client_cert(self) -> bool:
-        """The client presents a certificate (it changes the TLS advice)."""
-        return self.limits.client_cert
-
-    @property
     def url(self) -> str:
         """The current request's URL as it may be printed (credentials redacted)."""
         if self._url is None:
@@ -128,7 +110,7 @@ class ErrorMap:
         if isinstance(exc, TimeoutError):
             return self.timeout(exc)
         connecting = isinstance(exc, aiohttp.ClientConnectorError)
-        tls = tls_error_for(exc, self.url, client_cert=self.client_cert, after_handshake=not connecting)
+        tls = tls_error_for(exc, self.url, client_cert=self.limits.client_cert, after_handshake=not connecting)
         if tls is not None:
             return tls
         if isinstance(exc, TruncatedEncoding):
@@ -177,8 +159,8 @@ class ErrorMap:
         """The call's deadline passed while it waited for its OAuth2 token."""
         return StreamTimeoutError(
             "total",
-            f"the call to {self.url} exceeded timeout={self.timeout_ms} ms waiting for an OAuth2 token: the token "
-            f"endpoint {token_url} did not answer in time; raise timeout, or check the token endpoint",
+            f"the call to {self.url} exceeded timeout={self.limits.timeout_ms} ms waiting for an OAuth2 token: the "
+            f"token endpoint {token_url} did not answer in time; raise timeout, or check the token endpoint",
         )
 
     def timeout(self, exc: BaseException) -> StreamTimeoutError:
@@ -187,7 +169,7 @@ class ErrorMap:
                 when = "before the response headers arrived" if self.phase != "body" else f"after {self.items} item(s)"
                 return StreamTimeoutError(
                     "total",
-                    f"the call to {self.url} exceeded timeout={self.timeout_ms} ms {when}; "
+                    f"the call to {self.url} exceeded timeout={self.limits.timeout_ms} ms {when}; "
                     "raise timeout, or set it to 0 for no overall limit",
                 )
         if self.phase == "pool":
@@ -197,8 +179,8 @@ class ErrorMap:
                 "is busy; raise max_connections or pool_timeout (client settings), or make fewer calls at once",
             )
         if self.phase == "body":
-            idle, from_timeout = self.idle_ms
-            field = "idle_timeout (defaults to timeout)" if from_timeout else "idle_timeout"
+            idle = self.limits.idle_ms
+            field = "idle_timeout (defaults to timeout)" if self.limits.idle_from_timeout else "idle_timeout"
             return StreamTimeoutError(
                 "idle",
                 f"the stream from {self.url} sent nothing for {idle} ms after {self.items} item(s); "
@@ -206,7 +188,7 @@ class ErrorMap:
             )
         return StreamTimeoutError(
             "connect",
-            f"no response headers from {self.url} within connect_timeout={self.connect_ms} ms; raise "
+            f"no response headers from {self.url} within connect_timeout={self.limits.connect_ms} ms; raise "
             "connect_timeout if the server is slow to start answering",
         )
 
