@@ -113,6 +113,11 @@ class ErrorMap:
         tls = tls_error_for(exc, self.url, client_cert=self.limits.client_cert, after_handshake=not connecting)
         if tls is not None:
             return tls
+        encoding = self._encoding_error(exc)
+        return encoding if encoding is not None else self._request_error(exc)
+
+    def _encoding_error(self, exc: Exception) -> HttpStreamError | None:
+        """A compressed body cut short or corrupt."""
         if isinstance(exc, TruncatedEncoding):
             return StreamInterruptedError(
                 f"the compressed body from {self.url} ended before its compressed stream did ({reason(exc)}) after "
@@ -121,6 +126,10 @@ class ErrorMap:
             )
         if isinstance(exc, (CorruptEncoding, zlib.error)):
             return StreamDecodeError(f"the body from {self.url} has a corrupt content encoding ({reason(exc)})")
+        return None
+
+    def _request_error(self, exc: Exception) -> HttpStreamError | None:
+        """aiohttp's and the OS's failures (in this order: the most specific first)."""
         if isinstance(exc, aiohttp.ClientConnectorError):
             return StreamInterruptedError(
                 f"could not connect to {self.url}: {reason(exc.os_error)}; is the server running and reachable?", 0

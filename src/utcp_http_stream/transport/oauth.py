@@ -40,6 +40,12 @@ async def fetch_token(auth: OAuth2Auth, send: Send) -> dict[str, Any]:
     if status in (400, 401, 403):
         logger.info("token endpoint %s refused body credentials (HTTP %s); retrying with Basic", safe_url, status)
         status, body = await _ask(auth, send, secrets, safe_url, basic=True)
+    return _answer(auth, status, body, secrets, safe_url)
+
+
+def _answer(auth: OAuth2Auth, status: int, body: bytes, secrets: tuple[str, ...], safe_url: str) -> dict[str, Any]:
+    """The token endpoint's JSON object on a 2xx; else an ``AuthError``
+    quoting its OAuth2 error (or its body), secrets masked."""
     text = body.decode("utf-8", errors="replace")
     try:
         payload = json.loads(text)
