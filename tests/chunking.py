@@ -64,3 +64,19 @@ def collector(framing: str, *, as_repr: bool = True) -> Callable[..., Outcome]:
         return (repr(items) if as_repr else items), error
 
     return collect
+
+
+def assert_json_items_ignore_chunking(collect: Callable[..., Outcome], raw: bytes, data: st.DataObject) -> None:
+    """The JSON-item property shared by ndjson and json_seq: with any limit,
+    stop marker, ``select`` and ``on_malformed``, the items and the error of
+    ``raw`` are the same however it is cut, and with either JSON backend."""
+    options = {
+        "max_item_bytes": data.draw(st.sampled_from([3, 16, 8 * 1024 * 1024])),
+        "stop_marker": data.draw(st.sampled_from(["[DONE]", None, "1"])),
+        "select": data.draw(st.sampled_from([None, "", "/0"])),
+        "on_malformed": data.draw(st.sampled_from(["error", "skip", "raw"])),
+    }
+    whole = collect([raw], **options)
+    assert collect(data.draw(chunkings(raw)), **options) == whole
+    with json_backend("json"):
+        assert collect(data.draw(chunkings(raw)), **options) == whole

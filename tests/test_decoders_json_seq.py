@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.chunking import chunkings, collector, json_backend, one_byte_chunks, split_at
+from tests.chunking import (
+    assert_json_items_ignore_chunking,
+    chunkings,
+    collector,
+    json_backend,
+    one_byte_chunks,
+    split_at,
+)
 from tests.test_decoders_ndjson import json_values
 from utcp_http_stream.decoders import aggregate, build_decoder, framing_for_content_type
 from utcp_http_stream.errors import StreamDecodeError
@@ -197,17 +204,7 @@ json_seq_streams = st.lists(_record, max_size=10).map(b"".join)
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_items_and_errors_do_not_depend_on_chunking(data: st.DataObject) -> None:
-    raw = data.draw(json_seq_streams)
-    options = {
-        "max_item_bytes": data.draw(st.sampled_from([3, 16, 8 * 1024 * 1024])),
-        "stop_marker": data.draw(st.sampled_from(["[DONE]", None, "1"])),
-        "select": data.draw(st.sampled_from([None, "", "/0"])),
-        "on_malformed": data.draw(st.sampled_from(["error", "skip", "raw"])),
-    }
-    whole = collect([raw], **options)
-    assert collect(data.draw(chunkings(raw)), **options) == whole
-    with json_backend("json"):
-        assert collect(data.draw(chunkings(raw)), **options) == whole
+    assert_json_items_ignore_chunking(collect, data.draw(json_seq_streams), data)
 
 
 @settings(max_examples=150, deadline=None)

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.chunking import chunkings, collector, json_backend, one_byte_chunks, split_at
+from tests.chunking import (
+    assert_json_items_ignore_chunking,
+    chunkings,
+    collector,
+    json_backend,
+    one_byte_chunks,
+    split_at,
+)
 from utcp_http_stream.decoders import aggregate, build_decoder
 from utcp_http_stream.errors import StreamDecodeError
 
@@ -224,17 +231,7 @@ ndjson_streams = st.tuples(
 @settings(max_examples=250, deadline=None)
 @given(st.data())
 def test_items_and_errors_do_not_depend_on_chunking(data: st.DataObject) -> None:
-    raw = data.draw(ndjson_streams)
-    options = {
-        "max_item_bytes": data.draw(st.sampled_from([3, 16, 8 * 1024 * 1024])),
-        "stop_marker": data.draw(st.sampled_from(["[DONE]", None, "1"])),
-        "select": data.draw(st.sampled_from([None, "", "/0"])),
-        "on_malformed": data.draw(st.sampled_from(["error", "skip", "raw"])),
-    }
-    whole = collect([raw], **options)
-    assert collect(data.draw(chunkings(raw)), **options) == whole
-    with json_backend("json"):
-        assert collect(data.draw(chunkings(raw)), **options) == whole
+    assert_json_items_ignore_chunking(collect, data.draw(ndjson_streams), data)
 
 
 @settings(max_examples=150, deadline=None)

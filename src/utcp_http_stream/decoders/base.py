@@ -50,6 +50,13 @@ class Decoder(Protocol):
         ...
 
 
+def stop_bytes(stop_marker: str | None) -> bytes | None:
+    """A JSON framing's stop marker as the bytes a record or line is compared
+    with (surrounding whitespace ignored); None for no marker."""
+    stop = (stop_marker or "").strip()
+    return stop.encode("utf-8") if stop else None
+
+
 class ItemDecoder:
     """Base class of the decoders: the counters, the deferred error, ``select``."""
 

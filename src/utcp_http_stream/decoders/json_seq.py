@@ -29,7 +29,7 @@ from itertools import repeat
 from typing import Any
 
 from utcp_http_stream.decoders import jsonlib
-from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HINT, ItemDecoder
+from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HINT, ItemDecoder, stop_bytes
 from utcp_http_stream.decoders.diagnostics import decode_error, json_error_reason, prefix_for_excerpt
 from utcp_http_stream.decoders.pointer import Pointer
 
@@ -62,8 +62,7 @@ class JsonSeqDecoder(ItemDecoder):
         self._limit = max_item_bytes
         self._mode = on_malformed
         self._pointer = select
-        stop = (stop_marker or "").strip()
-        self._stop = stop.encode("utf-8") if stop else None
+        self._stop = stop_bytes(stop_marker)
         # The current record's bytes (after its RS), or the stray bytes after
         # a produced record / before the first RS.
         self._buf = bytearray()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from utcp_http_stream.decoders import jsonlib
-from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HINT, ItemDecoder
+from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, MALFORMED_HINT, ItemDecoder, stop_bytes
 from utcp_http_stream.decoders.diagnostics import decode_error, json_error_reason
 from utcp_http_stream.decoders.lines import LineSplitter
 from utcp_http_stream.decoders.pointer import Pointer
@@ -40,8 +40,7 @@ class NdjsonDecoder(ItemDecoder):
         self._lines: LineSplitter[bytes] = LineSplitter(max_item_bytes)
         self._mode = on_malformed
         self._pointer = select
-        stop = (stop_marker or "").strip()
-        self._stop = stop.encode("utf-8") if stop else None
+        self._stop = stop_bytes(stop_marker)
         # The whole-batch fast path cannot see a stop marker that is itself
         # valid JSON (say "null"): such a marker needs the line-by-line path.
         self._batch = self._stop is None or not _is_json(self._stop)
