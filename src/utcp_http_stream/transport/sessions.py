@@ -56,9 +56,14 @@ class LoopPool:
         self.timer = WaitTimer(loop)
 
     async def close_with_loop(self) -> None:
-        """Have the session closed when its loop shuts down (call on that loop)."""
-        self._closer = _closed_with_loop(self.session)
+        """Have the pool closed when its loop shuts down (call on that loop)."""
+        self._closer = _closed_with_loop(self)
         await anext(self._closer)
+
+    async def close(self) -> None:
+        """Stop the header-wait timer and close the session (on the pool's loop)."""
+        self.timer.close()
+        await self.session.close()
 
     def acquire_now(self) -> Slots | Held | None:
         """What one request holds, if it is free right now (the common case:
@@ -94,16 +99,16 @@ class LoopPool:
         return Held(*held)
 
 
-async def _closed_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+async def _closed_with_loop(pool: LoopPool) -> AsyncGenerator[None, None]:
     """Parked at its ``yield`` while its loop runs. ``asyncio.run`` (like any
     runner) calls the loop's ``shutdown_asyncgens()`` before closing the loop,
-    which resumes it here: the session closes its pooled connections while the
+    which resumes it here: the pool closes its pooled connections while the
     loop can still close them. Without it, a home loop that ends leaves its
     idle sockets open until garbage collection ("unclosed transport")."""
     try:
         yield
     finally:
-        await session.close()
+        await pool.close()
 
 
 #: What a request holds when the pool has no limit (freeing it frees nothing).
@@ -184,7 +189,7 @@ class SessionPool:
             return
         if self._others.get(pool.loop) is pool:
             del self._others[pool.loop]
-        await pool.session.close()
+        await pool.close()
 
     async def close(self) -> None:
         """Close every session: the current loop's directly, one on another
@@ -196,9 +201,9 @@ class SessionPool:
         current = asyncio.get_running_loop()
         for pool in pools:
             if pool.loop is current:
-                await pool.session.close()
+                await pool.close()
             elif pool.loop.is_running():
-                future = asyncio.run_coroutine_threadsafe(pool.session.close(), pool.loop)
+                future = asyncio.run_coroutine_threadsafe(pool.close(), pool.loop)
                 with contextlib.suppress(Exception):
                     await asyncio.wrap_future(future)
             else:
@@ -211,6 +216,6 @@ async def _close_dead(pool: LoopPool | None) -> None:
     if pool is None:
         return
     try:
-        await pool.session.close()
+        await pool.close()
     except Exception as exc:  # its transports belong to a closed loop
         logger.debug("session of an ended event loop could not close cleanly: %r", exc)
