@@ -455,7 +455,8 @@ class FaultServer:
         ``Last-Event-ID``. Each connection sends at most ``per_connection``
         events, then half of the next one, then cuts the connection. ``retry``
         (ms) is announced first when given; ``then`` is what every reconnection
-        gets instead of events: a status code, or ``reset`` (a TCP reset)."""
+        gets instead of events: a status code, or ``reset`` (a TCP reset).
+        ``content_type`` replaces ``text/event-stream`` (a mislabelled stream)."""
         stats: StreamStats = request[STATS]
         total = self._int(request, "total", 6)
         per_connection = self._int(request, "per_connection", 1_000_000)
@@ -467,7 +468,7 @@ class FaultServer:
             return web.Response(status=int(then), text="no resume here")
         last = request.headers.get("Last-Event-ID")
         first = int(last) + 1 if last else 1
-        response = await self._open(request, "text/event-stream")
+        response = await self._open(request, request.query.get("content_type", "text/event-stream"))
         if "retry" in request.query:
             await self._write(request, response, f"retry: {request.query['retry']}\n\n".encode())
         sent = 0

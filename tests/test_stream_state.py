@@ -175,6 +175,16 @@ def test_last_event_id_follows_the_sse_ids():
     assert s.resume_headers() == {"Last-Event-ID": "8"}
 
 
+def test_a_forced_sse_framing_still_follows_the_ids():
+    # The server labels its event stream text/plain: stream_format "sse" forces
+    # the framing (the decoder sits behind the forced-framing check) and the
+    # ids still reach the resume header.
+    s = state(stream_format="sse")
+    s.on_response(200, "text/plain", lambda: URL)
+    s.feed(b"id: 7\ndata: 1\n\nretry: 900\n\n")
+    assert s.resume_headers() == {"Last-Event-ID": "7"} and s.retry_ms == 900
+
+
 def test_an_empty_id_resets_the_resume_header():
     s = state()
     s.on_response(200, SSE, lambda: URL)

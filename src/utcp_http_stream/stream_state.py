@@ -14,7 +14,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from utcp_http_stream.decoders import Decoder, build_decoder
+from utcp_http_stream.decoders import Decoder
+from utcp_http_stream.decoders.build import cached_decoder_factory
+from utcp_http_stream.decoders.chunks import BytesDecoder
 from utcp_http_stream.decoders.framing import charset_of, framing_for_content_type
 from utcp_http_stream.decoders.mismatch import guard_forced_framing
 from utcp_http_stream.decoders.sse_items import SseDecoder
@@ -41,6 +43,7 @@ class StreamState:
     __slots__ = (
         "_decoder",
         "_mode",
+        "_sse",
         "attempts",
         "body_bytes",
         "charset",
@@ -71,6 +74,8 @@ class StreamState:
         self.retry_ms: int | None = None
         self._mode = "items"
         self._decoder: Decoder | None = None
+        #: The SSE decoder inside ``_decoder`` (also behind a forced-framing guard), else None.
+        self._sse: SseDecoder | None = None
 
     # -- responses -------------------------------------------------------------
 
@@ -125,37 +130,46 @@ class StreamState:
         decoder = self._decoder
         if decoder is None:
             decoder = self._decoder = self._new_decoder()
-        return self._track(decoder, decoder.feed(data))
+        items = decoder.feed(data)
+        self.items_yielded += len(items)
+        if self._sse is not None:
+            self._follow_sse(self._sse)
+        return items
 
     def close(self) -> list[Any]:
         """The end of the body: the last items."""
-        decoder = self.decoder
-        return self._track(decoder, decoder.close())
-
-    def _track(self, decoder: Decoder, items: list[Any]) -> list[Any]:
+        items = self.decoder.close()
         self.items_yielded += len(items)
-        if isinstance(decoder, SseDecoder):
-            self.last_event_id = decoder.last_event_id
-            self.retry_ms = decoder.retry
+        if self._sse is not None:
+            self._follow_sse(self._sse)
         return items
+
+    def _follow_sse(self, sse: SseDecoder) -> None:
+        """What a resume needs: the last event id and the server's ``retry``."""
+        self.last_event_id = sse.last_event_id
+        self.retry_ms = sse.retry
 
     def _new_decoder(self) -> Decoder:
         t = self.template
+        self._sse = None
         if self._mode == "raw":
-            return build_decoder("bytes", chunk_size=sys.maxsize)
+            return BytesDecoder(sys.maxsize)
         events = self._mode == "events"
-        decoder = build_decoder(
+        types = t.sse_event_types
+        make = cached_decoder_factory(
             self.framing,
-            chunk_size=t.chunk_size,
-            charset=self.charset,
-            max_item_bytes=self.max_item_bytes,
-            on_malformed=t.on_malformed,
-            select=None if events else t.select,
-            stop_marker=t.stop_marker,
-            sse_event_types=t.sse_event_types,
-            last_event_id=self.last_event_id,
-            events=events,
+            t.chunk_size,
+            self.charset,
+            self.max_item_bytes,
+            t.on_malformed,
+            None if events else t.select,
+            t.stop_marker,
+            tuple(types) if isinstance(types, list) else types,
+            events,
         )
+        decoder = make(self.last_event_id)
+        if isinstance(decoder, SseDecoder):
+            self._sse = decoder
         # A forced stream_format that decodes nothing is an error, never a
         # silent empty result (ARCHITECTURE section 3).
         return guard_forced_framing(

@@ -416,6 +416,28 @@ async def test_sse_resumes_from_last_event_id_without_duplicates(
     assert all(0.09 < gap < 0.6 for gap in _gaps(stats.started))
 
 
+async def test_a_mislabelled_sse_stream_forced_to_sse_resumes_from_its_last_event_id(
+    fault: FaultServer, make_client: MakeClient
+) -> None:
+    # The server labels its event stream text/plain; the template forces the
+    # sse framing. The resume must still carry the last id seen (the ids are
+    # read through the forced-framing check).
+    fault.add_tool(
+        "sse", "/sse", stream_format="sse", reconnect={"max_attempts": 3, "initial_delay_ms": 50, "max_delay_ms": 200}
+    )
+    client = await make_client()
+    items: list[Any] = []
+    async with asyncio.timeout(5):
+        await drain(
+            client.call_tool_streaming(
+                "fault.sse", {"total": 5, "per_connection": 2, "content_type": "text/plain; charset=utf-8"}
+            ),
+            items,
+        )
+    assert items == [{"n": n} for n in range(1, 6)]
+    assert fault.stream("sse").last_event_ids == [None, "2", "4"]
+
+
 async def test_sse_backoff_is_exponential_and_bounded(fault: FaultServer, make_client: MakeClient) -> None:
     fault.add_tool("sse", "/sse", reconnect={"max_attempts": 3, "initial_delay_ms": 100, "max_delay_ms": 300})
     client = await make_client()

@@ -6,6 +6,9 @@ decoders themselves never re-check them per chunk.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
+
 from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, ON_MALFORMED, Decoder
 from utcp_http_stream.decoders.chunks import BytesDecoder
 from utcp_http_stream.decoders.document import JsonDecoder
@@ -17,7 +20,11 @@ from utcp_http_stream.decoders.sse_items import SseDecoder
 from utcp_http_stream.decoders.text import TextDecoder
 from utcp_http_stream.errors import TemplateError
 
-__all__ = ["build_decoder"]
+__all__ = ["DecoderFactory", "build_decoder", "cached_decoder_factory", "decoder_factory"]
+
+
+#: Makes a fresh decoder; its argument is the SSE resume id (ignored by the other framings).
+DecoderFactory = Callable[[str | None], Decoder]
 
 
 def build_decoder(
@@ -44,32 +51,57 @@ def build_decoder(
     :class:`ValueError`) for a bad argument, and :class:`StreamDecodeError` for
     an unknown charset, which comes from the response.
     """
+    make = decoder_factory(
+        framing, chunk_size, charset, max_item_bytes, on_malformed, select, stop_marker, sse_event_types, events
+    )
+    return make(last_event_id)
+
+
+def decoder_factory(
+    framing: str,
+    chunk_size: int = 4096,
+    charset: str | None = None,
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+    on_malformed: str = "error",
+    select: str | None = None,
+    stop_marker: str | None = "[DONE]",
+    sse_event_types: Sequence[str] | None = None,
+    events: bool = False,
+) -> DecoderFactory:
+    """:func:`build_decoder`'s arguments checked once: the factory it returns
+    makes fresh decoders with no check (a call template is called again and
+    again; see :func:`cached_decoder_factory`)."""
     _check_settings(framing, on_malformed, chunk_size, max_item_bytes)
     pointer = _select_pointer(select, framing)
     _check_event_types(sse_event_types)
     if framing == "bytes":
-        return BytesDecoder(chunk_size)
+        return lambda _id: BytesDecoder(chunk_size)
     if framing == "text":
-        return TextDecoder(charset, max_item_bytes=max_item_bytes, on_malformed=on_malformed, stop_marker=stop_marker)
-    if framing == "ndjson":
-        return NdjsonDecoder(
-            max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer, stop_marker=stop_marker
+        return lambda _id: TextDecoder(
+            charset, max_item_bytes=max_item_bytes, on_malformed=on_malformed, stop_marker=stop_marker
         )
-    if framing == "json_seq":
-        return JsonSeqDecoder(
+    if framing in ("ndjson", "json_seq"):
+        kind = NdjsonDecoder if framing == "ndjson" else JsonSeqDecoder
+        return lambda _id: kind(
             max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer, stop_marker=stop_marker
         )
     if framing == "sse":
-        return SseDecoder(
+        types = None if sse_event_types is None else list(sse_event_types)
+        return lambda last_event_id: SseDecoder(
             max_item_bytes=max_item_bytes,
             on_malformed=on_malformed,
             select=pointer,
             stop_marker=stop_marker,
-            event_types=sse_event_types,
+            event_types=types,
             last_event_id=last_event_id,
             events=events,
         )
-    return JsonDecoder(charset, max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer)
+    return lambda _id: JsonDecoder(charset, max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer)
+
+
+#: :func:`decoder_factory` from a bounded cache (positional, hashable
+#: arguments: ``sse_event_types`` as a tuple). A check that fails is not cached.
+cached_decoder_factory = functools.lru_cache(maxsize=256)(decoder_factory)
 
 
 def _check_settings(framing: str, on_malformed: str, chunk_size: int, max_item_bytes: int) -> None:
@@ -86,7 +118,7 @@ def _check_settings(framing: str, on_malformed: str, chunk_size: int, max_item_b
             raise TemplateError(f"{name} must be at least 1, not {size}")
 
 
-def _check_event_types(sse_event_types: list[str] | None) -> None:
+def _check_event_types(sse_event_types: Sequence[str] | None) -> None:
     if sse_event_types is not None and (
         isinstance(sse_event_types, str) or not all(isinstance(t, str) for t in sse_event_types)
     ):

@@ -33,11 +33,16 @@ _ERROR_BODY_LIMIT = 4096
 _ERROR_BODY_WAIT_S = 2.0
 
 
-class Call:
+class Call(ErrorMap):
     """The limits of one call after the client's ceilings, its deadline
-    (shared by every attempt), its error map and its stream state."""
+    (shared by every attempt), its error map and its stream state.
 
-    __slots__ = ("deadline", "errors", "limits", "pool", "prepared", "settings", "state", "template")
+    A call is its own error map: where the call is (phase, request, items)
+    is what the map words its messages from, and one object fewer is made,
+    kept alive and traversed by the collector on every call.
+    """
+
+    __slots__ = ("pool", "prepared", "settings", "state", "template")
 
     def __init__(
         self,
@@ -51,11 +56,15 @@ class Call:
         self.prepared = prepared
         self.settings = settings
         self.pool = pool
-        self.limits = limits = limits if limits is not None else CallLimits.of(template, settings)
-        self.deadline = Deadline(limits.timeout_ms)
-        self.errors = ErrorMap(prepared, prepared.secrets, self.deadline, limits)
+        limits = limits if limits is not None else CallLimits.of(template, settings)
+        super().__init__(prepared, prepared.secrets, Deadline(limits.timeout_ms), limits)
         #: The call's decisions (framing, decoding, resume, reconnect).
         self.state = StreamState(template, prepared.method, max_item_bytes=limits.max_item_bytes)
+
+    @property
+    def errors(self) -> ErrorMap:
+        """``with call.errors:`` translates what fails inside (the call itself)."""
+        return self
 
     def within_deadline(self, seconds: float) -> float:
         remaining = self.deadline.remaining()
@@ -86,28 +95,27 @@ class Call:
 class Exchange:
     """One request and its response, holding a pooled connection slot."""
 
-    __slots__ = ("_held", "headers", "raw", "request", "status")
+    __slots__ = ("_held", "content_type", "headers", "raw", "request", "status")
 
     def __init__(self, raw: aiohttp.ClientResponse, request: PreparedRequest, held: Slots | Held) -> None:
         self.raw = raw
         self.request = request
         self._held: Slots | Held | None = held
-        #: The response's status and headers (read on every call: plain attributes).
+        #: The response's status, headers and Content-Type (read on every call: plain attributes).
         self.status: int = raw.status
         self.headers: CIMultiDictProxy[str] = raw.headers
+        self.content_type: str | None = raw.headers.get("Content-Type")
 
     @property
     def reason(self) -> str:
         return self.raw.reason or ""
 
-    @property
-    def content_type(self) -> str | None:
-        return self.raw.headers.get("Content-Type")
-
     def close(self) -> None:
         """Drop the connection (it is not returned to the pool half-read)."""
         self.raw.close()
-        self._give_slot()
+        held, self._held = self._held, None
+        if held is not None:
+            held.give()
 
     def release(self) -> None:
         """Return the connection to the pool if its body was read to the end
@@ -118,9 +126,6 @@ class Exchange:
             self.raw.release()
         else:
             self.raw.close()
-        self._give_slot()
-
-    def _give_slot(self) -> None:
         held, self._held = self._held, None
         if held is not None:
             held.give()

@@ -148,25 +148,22 @@ class StreamResponse:
         finally:
             await batches.aclose()
 
-    async def aggregate(self) -> Any:
-        """Read the whole stream and return what ``call_tool`` returns, at
-        most ``max_result_bytes`` of it (after the client's ceiling)."""
+    def aggregate(self) -> Awaitable[Any]:
+        """``await response.aggregate()``: read the whole stream and return
+        what ``call_tool`` returns, at most ``max_result_bytes`` of it (after
+        the client's ceiling)."""
         budget = ResultBudget(self._source.call.limits.max_result_bytes)
-        framing = self._state.framing
-        if framing == "bytes" and self.template.aggregate == "auto":
+        if self._state.framing == "bytes" and self.template.aggregate == "auto":
             # No per-chunk slicing, and one copy of the body: each piece is
             # written once into the buffer whose bytes are returned.
-            buffer = io.BytesIO()
-            await self._drain("raw", budget, buffer)
-            return buffer.getvalue()
-        items: list[Any] = []
-        await self._drain("items", budget, items)
-        return aggregate(framing, items, self.template.aggregate)
+            return self._drain("raw", budget, io.BytesIO())
+        return self._drain("items", budget, [])
 
-    async def _drain(self, mode: str, budget: ResultBudget, into: list[Any] | io.BytesIO) -> None:
-        """Read the whole body into ``into`` within ``budget``: what
-        :meth:`_batches` yields, without an async generator (``call_tool``'s
-        path: one generator, and the loop's bookkeeping of it, fewer per call)."""
+    async def _drain(self, mode: str, budget: ResultBudget, into: list[Any] | io.BytesIO) -> Any:
+        """Read the whole body into ``into`` within ``budget`` and return the
+        aggregate: what :meth:`_batches` yields, without an async generator
+        (``call_tool``'s path: one generator, and the loop's bookkeeping of
+        it, fewer per call)."""
         self._claim()
         state = self._state
         source = self._source
@@ -174,10 +171,11 @@ class StreamResponse:
         measured = False
         try:
             state.start(mode)
-            if not state.has_body:
-                return  # no body by definition: nothing to decode
-            while True:
-                chunk = await source.next()
+            more = state.has_body  # none by definition (HEAD, 204, 304): nothing to decode
+            while more:
+                chunk = source.ready()
+                if chunk is None:
+                    chunk = await source.next()
                 try:
                     batch = state.feed(chunk) if chunk else state.close()
                     if batch:
@@ -186,9 +184,12 @@ class StreamResponse:
                     with errors:  # decode and budget errors: scrubbed and bounded there
                         raise
                 if not chunk or state.finished:
-                    return
+                    break
         finally:
             await self.aclose()
+        if isinstance(into, io.BytesIO):
+            return into.getvalue()
+        return aggregate(state.framing, into, self.template.aggregate)
 
     async def read(self, limit: int) -> bytes:
         """The whole body as bytes, refused past ``limit`` bytes."""
@@ -227,7 +228,9 @@ class StreamResponse:
                 return  # no body by definition: nothing to decode
             errors = source.call.errors
             while True:
-                chunk = await source.next()
+                chunk = source.ready()
+                if chunk is None:
+                    chunk = await source.next()
                 try:
                     items = state.feed(chunk) if chunk else state.close()
                 except Exception:

@@ -56,6 +56,17 @@ class BodySource:
                 decoder = ContentDecoder(encoding)
             self._inflate = None if decoder.identity else decoder
 
+    def ready(self) -> bytes | None:
+        """The next piece if it is already here (an unencoded body, no cut
+        pending: the common case, no coroutine), else None: then ``await``
+        :meth:`next`, which also meets and translates any failure."""
+        if self._inflate is None and self._cut is None:
+            try:
+                return self._reader.ready()
+            except Exception:  # nothing was read: next() raises it again, translated
+                return None
+        return None
+
     def next(self) -> Awaitable[bytes]:
         """``await source.next()``: the next piece of the (decoded) body,
         ``b""`` at its end (an unencoded body skips the decoding layer)."""

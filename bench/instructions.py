@@ -1,0 +1,124 @@
+"""Client instructions per call, counted by valgrind: a figure that does not
+move with the machine's load.
+
+    python bench/instructions.py                 # seq and concurrent, plugin and raw aiohttp
+    python bench/instructions.py --modes conc --calls 4000
+
+Wall-clock ratios on a shared 2-core machine move by 10 % and more between
+runs of the same code (bench/README.md, "Why two measurements of the same
+design disagree"). This counts the instructions the client process executes
+(valgrind's cachegrind, no cache simulation), as h2load or a CPU simulator
+would: the same code gives the same count to 0.1 %. Each side runs twice in
+a fresh process under valgrind, with ``--calls`` calls and with none (both
+after the same 400-call warm-up), and the difference divided by ``--calls`` is
+its cost per call: start-up and imports cancel out. Kernel work (the
+socket system calls, the same on both sides) is not counted, so the ratio is
+that of the user-space work only, which is what the plugin adds.
+
+The loopback server is ``bench/loopback_server.py`` in its own process (not
+under valgrind). Needs ``valgrind`` on the PATH (``apt install valgrind``);
+each side takes about 20-40 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+if __package__ in (None, ""):
+    if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
+        del sys.path[0]
+    if str(_HERE.parent) not in sys.path:
+        sys.path.insert(0, str(_HERE.parent))
+
+from bench.servers import ServerProcess  # noqa: E402
+
+WARM_UP = 400
+CONCURRENCY = 200
+SIDES = ("plugin", "raw")
+
+
+async def _client(mode: str, side: str, calls: int, base: str) -> None:
+    """The measured process: ``calls`` small JSON calls after the warm-up."""
+    import aiohttp
+
+    from bench.targets import raw_small
+    from utcp_http_stream.protocol import StreamableHttpCommunicationProtocol
+    from utcp_http_stream.template import StreamableHttpCallTemplate
+
+    url = base + "/json"
+    template = StreamableHttpCallTemplate(name="bench", url=url)
+    protocol = StreamableHttpCommunicationProtocol()
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    def one() -> Any:
+        if side == "plugin":
+            return protocol.call_tool(None, "bench.small", {}, template)
+        return raw_small(session, url)
+
+    async def run(n: int) -> None:
+        if mode == "seq":
+            for _ in range(n):
+                await one()
+        else:
+            for _ in range(n // CONCURRENCY):
+                await asyncio.gather(*(one() for _ in range(CONCURRENCY)))
+
+    try:
+        await run(WARM_UP)
+        await run(calls)
+    finally:
+        await protocol.close()
+        await session.close()
+
+
+def _instructions(mode: str, side: str, calls: int, base: str) -> int:
+    command = [
+        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+        sys.executable, str(Path(__file__).resolve()), "--client", mode, side, str(calls), base,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"valgrind run failed ({done.returncode}): {done.stderr[-500:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def per_call(mode: str, side: str, calls: int, base: str) -> float:
+    """Instructions per call: (run with ``calls`` calls - run with none) / calls."""
+    return (_instructions(mode, side, calls, base) - _instructions(mode, side, 0, base)) / calls
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modes", default="seq,conc", help="seq, conc or both (default)")
+    parser.add_argument("--calls", type=int, default=2000, help="measured calls per run (a multiple of 200)")
+    parser.add_argument("--client", nargs=4, metavar=("MODE", "SIDE", "CALLS", "BASE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.client:
+        mode, side, calls, base = args.client
+        asyncio.run(_client(mode, side, int(calls), base))
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt install valgrind)", file=sys.stderr)
+        return 2
+    with ServerProcess() as server:
+        for mode in args.modes.split(","):
+            counts = {side: per_call(mode, side, args.calls, server.base) for side in SIDES}
+            print(
+                f"{mode:5s} plugin {counts['plugin']:9,.0f} instr/call   raw aiohttp {counts['raw']:9,.0f}   "
+                f"ratio {counts['plugin'] / counts['raw']:.3f}x",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
