@@ -145,21 +145,9 @@ class StreamClient:
         raw_template: Any = None,
     ) -> Any:
         """The aggregated result of a call (what ``call_tool`` returns)."""
-        # What ``async with self.stream(...)`` and ``response.aggregate()`` do,
-        # in one coroutine frame (open_stream's steps inline: every frame is
-        # made, resumed and traversed by the collector on every call); the
-        # aggregation releases the connection itself.
-        tmpl, prepared = _prepare(template, args, variable_namespace, raw_template)
-        pool = self._pools.enter_home() or await self._pools.enter()
-        call = Call(tmpl, prepared, self.settings, pool, self._limits(tmpl))
-        exchange: Exchange | None = None
-        try:
-            exchange = await self._connect(call)
-            _headers_arrived(call, exchange)
-        except BaseException:
-            await self._failed(call, exchange)
-            raise
-        response = self._opened(call, exchange)
+        # What ``async with self.stream(...)`` does, one coroutine frame and
+        # one object fewer; the aggregation releases the connection itself.
+        response = await self.open_stream(*_prepare(template, args, variable_namespace, raw_template))
         try:
             return await response.aggregate()
         except BaseException:
@@ -195,32 +183,24 @@ class StreamClient:
     async def open_stream(self, template: StreamableHttpCallTemplate, prepared: PreparedRequest) -> StreamResponse:
         """Send ``prepared`` and return the open response (what entering
         :meth:`stream`'s block does; the caller must ``aclose()`` it)."""
-        pool = self._pools.enter_home() or await self._pools.enter()
+        pools = self._pools
+        pool = pools.enter_home() or await pools.enter()
         call = Call(template, prepared, self.settings, pool, self._limits(template))
         exchange: Exchange | None = None
         try:
             exchange = await self._connect(call)
             _headers_arrived(call, exchange)
         except BaseException:
-            await self._failed(call, exchange)
+            if exchange is not None:
+                exchange.close()
+            closing = self._finish(call, None)
+            if closing is not None:
+                await closing
             raise
-        return self._opened(call, exchange)
-
-    def _opened(self, call: Call, exchange: Exchange) -> StreamResponse:
-        """The response of a call whose headers arrived."""
         # Bound methods made once per client (a closure here would keep cells
         # alive in this frame for the whole wait for the headers).
         source = BodySource(call, exchange, self._reconnect)
-        return StreamResponse(call.state, source, call.template, on_close=self._on_close)
-
-    async def _failed(self, call: Call, exchange: Exchange | None) -> None:
-        """A call that failed before its response was handed over: its
-        connection dropped, its pool left."""
-        if exchange is not None:
-            exchange.close()
-        closing = self._finish(call, None)
-        if closing is not None:
-            await closing
+        return StreamResponse(call.state, source, template, on_close=self._on_close)
 
     def _source_done(self, source: BodySource) -> Awaitable[None] | None:
         return self._finish(source.call, source.exchange)
