@@ -45,7 +45,7 @@ CONCURRENCY = 200
 SIDES = ("plugin", "raw")
 
 
-async def _client(mode: str, side: str, calls: int, base: str) -> None:
+async def run_client(mode: str, side: str, calls: int, base: str) -> None:
     """The measured process: ``calls`` small JSON calls after the warm-up."""
     import aiohttp
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.client:
         mode, side, calls, base = args.client
-        asyncio.run(_client(mode, side, int(calls), base))
+        asyncio.run(run_client(mode, side, int(calls), base))
         return 0
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt install valgrind)", file=sys.stderr)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 
-from bench import cli, report
+from bench import cli, instructions, report
 from bench.config import HAVE_UTCP_HTTP, Config
 from bench.headline import HeadlineConfig, render_headline, run_headline
 from bench.runner import run_benchmark
 from bench.scenarios import CASE_KEYS
+from bench.servers import ServerProcess
 from bench.stats import block_ratios
 
 
@@ -77,6 +78,15 @@ def test_command_line_writes_json(tmp_path):
     assert written["meta"]["mode"] == "short"
     assert set(written["cases"]) == {"ttfi"}
     assert written["cases"]["ttfi"]["impls"]["plugin"]["errors"] == []
+
+
+async def test_the_instruction_count_client_runs_both_sides():
+    # What bench/instructions.py runs under valgrind, here without it: both
+    # sides, both modes, against the loopback server process.
+    with ServerProcess() as server:
+        for mode in ("seq", "conc"):
+            for side in instructions.SIDES:
+                await instructions.run_client(mode, side, 200, server.base)
 
 
 def test_block_ratios_cancel_the_position_within_a_round():

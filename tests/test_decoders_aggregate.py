@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from utcp_http_stream.decoders import FRAMINGS, Decoder, ServerSentEvent, aggregate, build_decoder
+from utcp_http_stream.decoders.build import cached_decoder_factory
 from utcp_http_stream.errors import StreamDecodeError, TemplateError
 
 
@@ -36,6 +37,21 @@ def test_bad_arguments(framing: str, options: dict[str, Any], message: str) -> N
     with pytest.raises(TemplateError, match=message) as caught:
         build_decoder(framing, **options)
     assert isinstance(caught.value, ValueError)
+
+
+def test_a_cached_factory_makes_a_fresh_decoder_each_time() -> None:
+    make = cached_decoder_factory("sse", 4096, None, 1 << 20, "error", None, "[DONE]", ("update",), False)
+    assert cached_decoder_factory("sse", 4096, None, 1 << 20, "error", None, "[DONE]", ("update",), False) is make
+    first, second = make("7"), make(None)
+    assert first is not second
+    assert first.feed(b"event: update\ndata: 1\n\ndata: 2\n\n") == [1]  # the type filter applies
+    assert first.last_event_id == "7" and second.last_event_id is None  # the resume id is per decoder
+
+
+def test_a_failed_check_is_not_cached() -> None:
+    for _ in range(2):  # raised again, not remembered as a factory
+        with pytest.raises(TemplateError, match="chunk_size must be at least 1"):
+            cached_decoder_factory("bytes", 0, None, 1 << 20, "error", None, "[DONE]", None, False)
 
 
 def test_unknown_charset_is_a_decode_error_about_the_response() -> None:

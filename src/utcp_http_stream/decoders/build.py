@@ -59,18 +59,19 @@ def build_decoder(
 
 def decoder_factory(
     framing: str,
-    chunk_size: int = 4096,
-    charset: str | None = None,
-    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
-    on_malformed: str = "error",
-    select: str | None = None,
-    stop_marker: str | None = "[DONE]",
-    sse_event_types: Sequence[str] | None = None,
-    events: bool = False,
+    chunk_size: int,
+    charset: str | None,
+    max_item_bytes: int,
+    on_malformed: str,
+    select: str | None,
+    stop_marker: str | None,
+    sse_event_types: Sequence[str] | None,
+    events: bool,
 ) -> DecoderFactory:
-    """:func:`build_decoder`'s arguments checked once: the factory it returns
-    makes fresh decoders with no check (a call template is called again and
-    again; see :func:`cached_decoder_factory`)."""
+    """:func:`build_decoder`'s arguments (all of them, in its order, without
+    ``last_event_id``; the defaults are build_decoder's) checked once: the
+    factory it returns makes fresh decoders with no check (a call template
+    is called again and again; see :func:`cached_decoder_factory`)."""
     _check_settings(framing, on_malformed, chunk_size, max_item_bytes)
     pointer = _select_pointer(select, framing)
     _check_event_types(sse_event_types)
