@@ -292,6 +292,16 @@ async def _disconnect_latency(fault: FaultServer, key: str, since: float) -> flo
     return stats.disconnected_at - since
 
 
+async def _assert_disconnected(
+    fault: FaultServer, since: float, record_property: Callable[[str, Any], None], name: str
+) -> None:
+    """The endless stream's connection closed within DISCONNECT_LIMIT_S of
+    ``since`` (the latency is reported as ``name``)."""
+    latency = await _disconnect_latency(fault, "endless", since)
+    report(record_property, name, latency)
+    assert latency < DISCONNECT_LIMIT_S
+
+
 async def test_break_out_of_the_stream_closes_the_connection(
     fault: FaultServer, make_client: MakeClient, record_property: Callable[[str, Any], None]
 ) -> None:
@@ -303,9 +313,7 @@ async def test_break_out_of_the_stream_closes_the_connection(
             if seen == 3:
                 left = time.monotonic()
                 break
-        latency = await _disconnect_latency(fault, "endless", left)
-    report(record_property, "disconnect_after_break_s", latency)
-    assert latency < DISCONNECT_LIMIT_S
+        await _assert_disconnected(fault, left, record_property, "disconnect_after_break_s")
 
 
 async def test_cancelling_the_consumer_task_closes_the_connection(
@@ -328,9 +336,7 @@ async def test_cancelling_the_consumer_task_closes_the_connection(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        latency = await _disconnect_latency(fault, "endless", left)
-    report(record_property, "disconnect_after_cancel_s", latency)
-    assert latency < DISCONNECT_LIMIT_S
+        await _assert_disconnected(fault, left, record_property, "disconnect_after_cancel_s")
 
 
 async def test_aclose_of_the_generator_closes_the_connection(
@@ -343,9 +349,7 @@ async def test_aclose_of_the_generator_closes_the_connection(
             await anext(stream)
         left = time.monotonic()
         await stream.aclose()
-        latency = await _disconnect_latency(fault, "endless", left)
-    report(record_property, "disconnect_after_aclose_s", latency)
-    assert latency < DISCONNECT_LIMIT_S
+        await _assert_disconnected(fault, left, record_property, "disconnect_after_aclose_s")
 
 
 async def test_an_abandoned_generator_does_not_leak_its_connection(
@@ -358,9 +362,7 @@ async def test_an_abandoned_generator_does_not_leak_its_connection(
         left = time.monotonic()
         del stream
         gc.collect()
-        latency = await _disconnect_latency(fault, "endless", left)
-    report(record_property, "disconnect_after_gc_s", latency)
-    assert latency < DISCONNECT_LIMIT_S
+        await _assert_disconnected(fault, left, record_property, "disconnect_after_gc_s")
 
 
 async def test_leaving_the_stream_block_early_drops_the_connection(fault: FaultServer) -> None:
