@@ -217,7 +217,7 @@ def _compiled(template: StreamableHttpCallTemplate, namespace: str | None, raw: 
         tuple(template.headers.items()) if template.headers else (),
         (type(auth), *vars(auth).values()) if auth is not None else None,
         template.stream_format,
-        None if raw is None else _raw_key(raw),
+        _raw_key(raw),
     )
     compiled = _COMPILED.get(key)
     if compiled is None:
@@ -424,6 +424,8 @@ def _query_values(query: str) -> list[str]:
 
 
 def _fill(parts: tuple[str, ...], remaining: dict[str, Any], missing: list[str]) -> str:
+    if len(parts) == 1:
+        return parts[0]
     out = []
     for index, part in enumerate(parts):
         if index % 2 == 0:
@@ -458,7 +460,7 @@ def build_request(
     # 1. path placeholders
     path, query, remaining = _fill_placeholders(template, compiled, args)
     # 2. body, then the static headers (checked when compiled), then 3. header_fields
-    body, headers = _take_body(template, remaining) if template.body_field is not None else (None, {})
+    body, headers = _take_body(template, remaining)
     headers.update(compiled.headers)
     if template.header_fields:
         _take_header_fields(template.header_fields, remaining, headers)
@@ -471,7 +473,7 @@ def build_request(
     return PreparedRequest(
         method=template.http_method,
         # 4. everything else is query
-        url=compiled.origin + path + (_query_suffix(query, remaining) if query or remaining else ""),
+        url=compiled.origin + path + _query_suffix(query, remaining),
         headers=headers,
         body=body,
         secrets=compiled.secrets,
@@ -488,9 +490,8 @@ def _fill_placeholders(
     is a TemplateError."""
     remaining = dict(args) if args else {}
     missing: list[str] = []
-    # A URL without placeholders (the common case) is one literal part.
-    path = compiled.path[0] if len(compiled.path) == 1 else _fill(compiled.path, remaining, missing)
-    query = compiled.query[0] if len(compiled.query) == 1 else _fill(compiled.query, remaining, missing)
+    path = _fill(compiled.path, remaining, missing)
+    query = _fill(compiled.query, remaining, missing)
     if missing:
         raise _missing_parameters(template.url, missing)
     return path, query, remaining

@@ -130,24 +130,21 @@ class StreamState:
         decoder = self._decoder
         if decoder is None:
             decoder = self._decoder = self._new_decoder()
-        items = decoder.feed(data)
-        self.items_yielded += len(items)
-        if self._sse is not None:
-            self._follow_sse(self._sse)
-        return items
+        return self._counted(decoder.feed(data))
 
     def close(self) -> list[Any]:
         """The end of the body: the last items."""
-        items = self.decoder.close()
-        self.items_yielded += len(items)
-        if self._sse is not None:
-            self._follow_sse(self._sse)
-        return items
+        return self._counted(self.decoder.close())
 
-    def _follow_sse(self, sse: SseDecoder) -> None:
-        """What a resume needs: the last event id and the server's ``retry``."""
-        self.last_event_id = sse.last_event_id
-        self.retry_ms = sse.retry
+    def _counted(self, items: list[Any]) -> list[Any]:
+        """``items``, counted as yielded; an SSE stream's last event id and
+        ``retry`` (what a resume needs) taken from its decoder."""
+        self.items_yielded += len(items)
+        sse = self._sse
+        if sse is not None:
+            self.last_event_id = sse.last_event_id
+            self.retry_ms = sse.retry
+        return items
 
     def _new_decoder(self) -> Decoder:
         t = self.template

@@ -113,9 +113,7 @@ class Exchange:
     def close(self) -> None:
         """Drop the connection (it is not returned to the pool half-read)."""
         self.raw.close()
-        held, self._held = self._held, None
-        if held is not None:
-            held.give()
+        self._give_slot()
 
     def release(self) -> None:
         """Return the connection to the pool if its body was read to the end
@@ -126,6 +124,9 @@ class Exchange:
             self.raw.release()
         else:
             self.raw.close()
+        self._give_slot()
+
+    def _give_slot(self) -> None:
         held, self._held = self._held, None
         if held is not None:
             held.give()

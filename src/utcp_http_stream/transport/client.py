@@ -224,8 +224,8 @@ class StreamClient:
         oauth = isinstance(call.template.auth, OAuth2Auth)
         while True:
             try:
-                # Only a resumed SSE stream sends headers of its own (Last-Event-ID).
-                request = call.prepared.with_headers(state.resume_headers()) if state.last_event_id else call.prepared
+                resume = state.resume_headers()
+                request = call.prepared.with_headers(resume) if resume else call.prepared
                 if oauth:
                     exchange = await self._send_handling_auth(call, request)
                 else:

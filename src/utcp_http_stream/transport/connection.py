@@ -50,8 +50,7 @@ def response_class(keepalive_expiry_ms: int) -> type[aiohttp.ClientResponse]:
         async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
             protocol = connection.protocol
             await super().start(connection)
-            keep_alive = self.headers.get("Keep-Alive")  # rarely sent: no call without it
-            if keep_alive and protocol is not None and not keepalive_allows(keep_alive, keepalive_expiry_ms):
+            if protocol is not None and not keepalive_allows(self.headers.get("Keep-Alive"), keepalive_expiry_ms):
                 if self.connection is None:
                     protocol.close()  # already back in the pool: nothing ran in between, close it now
                 else:
