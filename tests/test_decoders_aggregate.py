@@ -106,9 +106,9 @@ def test_aggregate_refuses_unknown_modes_and_framings() -> None:
 
 
 def test_result_budget_names_the_setting_past_its_limit():
-    from utcp_http_stream.decoders.aggregate import ResultBudget
+    from utcp_http_stream.decoders.aggregate import Aggregation
 
-    budget = ResultBudget(100)
+    budget = Aggregation("ndjson", "auto", 100)
     budget.add(60)
     budget.add_items(["x" * 30])
     with pytest.raises(StreamDecodeError, match="max_result_bytes=100"):

@@ -162,9 +162,8 @@ async def test_time_the_consumer_spends_is_not_idle():
 
 async def test_an_idle_timeout_reaches_the_caller_as_phase_idle():
     content = stream()
-    deadline = Deadline(10_000)
-    reader = BodyReader(content, 0.01, deadline)
-    errors = ErrorMap("http://127.0.0.1:9/s", (), deadline, CallLimits(timeout_ms=10_000, connect_ms=5_000, idle_ms=10))
+    errors = ErrorMap("http://127.0.0.1:9/s", (), CallLimits(timeout_ms=10_000, connect_ms=5_000, idle_ms=10))
+    reader = BodyReader(content, 0.01, errors)
     errors.phase = "body"
     with pytest.raises(StreamTimeoutError) as info:
         with errors:

@@ -22,7 +22,7 @@ def make_call(settings: ClientSettings | None = None, **fields) -> Call:
 
 
 def expire(call: Call) -> Call:
-    call.deadline.at = 0.0  # long past on the monotonic clock
+    call.at = 0.0  # long past on the monotonic clock
     return call
 
 
@@ -89,7 +89,7 @@ def test_idle_defaults_to_timeout():
 def test_idle_is_bounded_even_with_no_timeout():
     call = make_call(ClientSettings(idle_timeout_ceiling=45_000), timeout=0)
     assert (call.limits.idle_s, call.limits.idle_ms, call.limits.idle_from_timeout) == (45.0, 45_000, True)
-    assert call.deadline.remaining() is None
+    assert call.remaining() is None
 
 
 def test_the_error_map_knows_about_a_client_certificate():

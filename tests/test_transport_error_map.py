@@ -25,7 +25,6 @@ from utcp_http_stream.errors import (
     TemplateError,
     TlsError,
 )
-from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import MESSAGE_LIMIT
 from utcp_http_stream.transport.error_map import ErrorMap, IdleTimeout
 from utcp_http_stream.transport.limits import CallLimits
@@ -37,7 +36,7 @@ SECRET = "sk-live-0123456789abcdef"
 def error_map(*, phase: str = "connect", items: int = 0, reused: bool = False, timeout_ms: int = 60_000,
               idle_from_timeout: bool = False, secrets: tuple[str, ...] = (SECRET,), url: str = URL) -> ErrorMap:
     limits = CallLimits(timeout_ms=timeout_ms, connect_ms=5_000, idle_ms=7_000, idle_from_timeout=idle_from_timeout)
-    errors = ErrorMap(url, secrets, Deadline(timeout_ms), limits)
+    errors = ErrorMap(url, secrets, limits)
     errors.phase = phase
     errors.items = items
     errors.reused = reused
@@ -45,8 +44,7 @@ def error_map(*, phase: str = "connect", items: int = 0, reused: bool = False, t
 
 
 def expired(errors: ErrorMap) -> ErrorMap:
-    errors.deadline = Deadline(60_000)
-    errors.deadline.at = 0.0  # long past on the monotonic clock
+    errors.at = 0.0  # long past on the monotonic clock
     return errors
 
 

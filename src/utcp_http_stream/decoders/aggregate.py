@@ -9,13 +9,14 @@ deltas).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
 from utcp_http_stream.decoders.framing import FRAMINGS
 from utcp_http_stream.errors import StreamDecodeError
 
-__all__ = ["AGGREGATE_MODES", "ResultBudget", "aggregate", "encoded_size"]
+__all__ = ["AGGREGATE_MODES", "Aggregation", "aggregate", "encoded_size"]
 
 #: The ``aggregate`` choices.
 AGGREGATE_MODES: tuple[str, ...] = ("auto", "concat")
@@ -89,17 +90,49 @@ def encoded_size(value: Any) -> int:
     return size
 
 
-class ResultBudget:
-    """The ``max_result_bytes`` bound on what ``call_tool`` aggregates: body
-    bytes for the bytes framing, the items' encoded size for the others. Past
-    the limit a ``StreamDecodeError`` names the setting; streaming is not
-    affected (nothing is kept there)."""
+class Aggregation:
+    """What ``call_tool`` keeps of a stream, within ``max_result_bytes``.
 
-    __slots__ = ("limit", "used")
+    ``mode`` is what to read the stream as: ``raw`` for a bytes body
+    aggregated whole (its pieces written once into one buffer, no per-chunk
+    slicing), else ``items``. Past the limit (body bytes for the bytes
+    framing, the items' encoded size for the others) a ``StreamDecodeError``
+    names the setting; streaming is not affected (nothing is kept there).
+    """
 
-    def __init__(self, limit: int) -> None:
+    __slots__ = ("_buffer", "_items", "_measuring", "aggregate", "framing", "limit", "mode", "used")
+
+    def __init__(self, framing: str, aggregate: str, limit: int) -> None:
+        self.framing = framing
+        self.aggregate = aggregate
         self.limit = limit
         self.used = 0
+        self._measuring = False
+        self._items: list[Any] = []
+        self._buffer: io.BytesIO | None = io.BytesIO() if framing == "bytes" and aggregate == "auto" else None
+        self.mode = "items" if self._buffer is None else "raw"
+
+    def keep(self, batch: list[Any], body_bytes: int) -> None:
+        """Add one batch. ``body_bytes``, the body's size so far, bounds the
+        items' encoded size, so the items are measured only once the body
+        outgrew the budget (then all kept so far)."""
+        if self._buffer is not None:
+            for chunk in batch:
+                self.add(len(chunk))
+                self._buffer.write(chunk)
+            return
+        if self._measuring or body_bytes > self.limit:
+            if not self._measuring:
+                self._measuring = True
+                self.add_items(self._items)
+            self.add_items(batch)
+        self._items.extend(batch)
+
+    def result(self) -> Any:
+        """What ``call_tool`` returns (see :func:`aggregate`)."""
+        if self._buffer is not None:
+            return self._buffer.getvalue()
+        return aggregate(self.framing, self._items, self.aggregate)
 
     def add(self, size: int) -> None:
         self.used += size

@@ -14,7 +14,7 @@ from utcp_http_stream.decoders.framing import charset_of
 from utcp_http_stream.decompress import ContentDecoder, EncodingError
 from utcp_http_stream.errors import HttpStatusError, StreamDecodeError
 from utcp_http_stream.request import PreparedRequest
-from utcp_http_stream.retry import Deadline, retry_after_seconds
+from utcp_http_stream.retry import retry_after_seconds
 from utcp_http_stream.security import printable_excerpt, redact_text
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.stream_state import StreamState
@@ -57,7 +57,7 @@ class Call(ErrorMap):
         self.settings = settings
         self.pool = pool
         limits = limits if limits is not None else CallLimits.of(template, settings)
-        super().__init__(prepared, prepared.secrets, Deadline(limits.timeout_ms), limits)
+        super().__init__(prepared, prepared.secrets, limits)
         #: The call's decisions (framing, decoding, resume, reconnect).
         self.state = StreamState(template, prepared.method, max_item_bytes=limits.max_item_bytes)
 
@@ -67,7 +67,7 @@ class Call(ErrorMap):
         return self
 
     def within_deadline(self, seconds: float) -> float:
-        remaining = self.deadline.remaining()
+        remaining = self.remaining()
         if remaining is None:
             return seconds
         if remaining <= 0:
@@ -80,7 +80,7 @@ class Call(ErrorMap):
 
     def header_wait(self) -> float:
         """Seconds to wait for the connection and the response headers."""
-        at = self.deadline.at
+        at = self.at
         seconds = self.limits.connect_ms / 1000
         if at is None or at - time.monotonic() > seconds:
             return seconds  # the common case: the deadline is further away
@@ -88,7 +88,7 @@ class Call(ErrorMap):
 
     def may_sleep(self, delay: float) -> bool:
         """Whether a pause of ``delay`` seconds still leaves time for another attempt."""
-        remaining = self.deadline.remaining()
+        remaining = self.remaining()
         return remaining is None or delay < remaining
 
 

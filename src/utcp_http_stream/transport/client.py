@@ -34,7 +34,7 @@ from utcp_http_stream.transport.error_map import finish
 from utcp_http_stream.transport.guard import connecting
 from utcp_http_stream.transport.limits import LimitsCache
 from utcp_http_stream.transport.oauth import fetch_token
-from utcp_http_stream.transport.response import StreamResponse
+from utcp_http_stream.transport.response import StreamResponse, drain
 from utcp_http_stream.transport.sessions import LoopPool, SessionPool
 from utcp_http_stream.transport.source import BodySource
 from utcp_http_stream.transport.tls import ssl_context
@@ -94,6 +94,7 @@ class StreamClient:
         tls = ssl_context(s)  # read once: a bad ca_bundle fails here, naming the setting
         self._pools = SessionPool(lambda: make_session(s, tls), s.max_connections, s.max_connections_per_host)
         self._limits = LimitsCache(s)
+        # Bound methods made once per client, not per call.
         self._reconnect = self._connect
         self._on_close = self._source_done
 
@@ -145,14 +146,10 @@ class StreamClient:
         raw_template: Any = None,
     ) -> Any:
         """The aggregated result of a call (what ``call_tool`` returns)."""
-        # What ``async with self.stream(...)`` does, one coroutine frame and
-        # one object fewer; the aggregation releases the connection itself.
-        response = await self.open_stream(*_prepare(template, args, variable_namespace, raw_template))
-        try:
-            return await response.aggregate()
-        except BaseException:
-            await response.aclose()
-            raise
+        # What ``(await self.open_stream(...)).aggregate()`` does, without the
+        # response object; drain() releases the connection itself.
+        source = await self._open_source(*_prepare(template, args, variable_namespace, raw_template))
+        return await drain(source, self._on_close)
 
     async def fetch_document(
         self, template: StreamableHttpCallTemplate, *, limit: int
@@ -183,6 +180,12 @@ class StreamClient:
     async def open_stream(self, template: StreamableHttpCallTemplate, prepared: PreparedRequest) -> StreamResponse:
         """Send ``prepared`` and return the open response (what entering
         :meth:`stream`'s block does; the caller must ``aclose()`` it)."""
+        source = await self._open_source(template, prepared)
+        return StreamResponse(source.call.state, source, template, on_close=self._on_close)
+
+    async def _open_source(self, template: StreamableHttpCallTemplate, prepared: PreparedRequest) -> BodySource:
+        """Send ``prepared``; the body of the 2xx answer, as a source (the
+        caller hands it to ``self._on_close`` when done)."""
         pools = self._pools
         pool = pools.enter_home() or await pools.enter()
         call = Call(template, prepared, self.settings, pool, self._limits(template))
@@ -197,12 +200,10 @@ class StreamClient:
             if closing is not None:
                 await closing
             raise
-        # Bound methods made once per client (a closure here would keep cells
-        # alive in this frame for the whole wait for the headers).
-        source = BodySource(call, exchange, self._reconnect)
-        return StreamResponse(call.state, source, template, on_close=self._on_close)
+        return BodySource(call, exchange, self._reconnect)
 
     def _source_done(self, source: BodySource) -> Awaitable[None] | None:
+        source.close()
         return self._finish(source.call, source.exchange)
 
     def _finish(self, call: Call, exchange: Exchange | None) -> Awaitable[None] | None:
@@ -345,7 +346,7 @@ class StreamClient:
         with call.errors:
             call.errors.phase = "connect"
             try:
-                return await self.token_cache.get(auth, self._fetch_token, call.deadline.remaining())
+                return await self.token_cache.get(auth, self._fetch_token, call.remaining())
             except TimeoutError as exc:  # this call's deadline, while the token was on its way
                 if isinstance(exc, HttpStreamError):
                     raise

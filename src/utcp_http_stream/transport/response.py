@@ -8,23 +8,26 @@ the client.
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from multidict import CIMultiDictProxy
 
-from utcp_http_stream.decoders import aggregate
-from utcp_http_stream.decoders.aggregate import ResultBudget
+from utcp_http_stream.decoders.aggregate import Aggregation
 from utcp_http_stream.stream_state import StreamState
 from utcp_http_stream.template import StreamableHttpCallTemplate
 from utcp_http_stream.transport.source import BodySource
 
 __all__ = ["StreamResponse"]
 
-#: Called once when the response is done with its source (its call and
-#: exchange); what it returns (if anything) is awaited.
+#: Called once when the response is done with its source: it closes the
+#: source and releases its call and exchange; what it returns (if anything)
+#: is awaited.
 OnClose = Callable[[BodySource], Awaitable[None] | None]
+
+
+def _closed(source: BodySource) -> None:
+    """The ``on_close`` of a response that was already closed."""
 
 
 class StreamResponse:
@@ -107,7 +110,6 @@ class StreamResponse:
         """Release the connection (to the pool if the body was read to its end)."""
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
-            self._source.close()
             closing = on_close(self._source)
             if closing is not None:
                 await closing
@@ -151,45 +153,10 @@ class StreamResponse:
     def aggregate(self) -> Awaitable[Any]:
         """``await response.aggregate()``: read the whole stream and return
         what ``call_tool`` returns, at most ``max_result_bytes`` of it (after
-        the client's ceiling)."""
-        budget = ResultBudget(self._source.call.limits.max_result_bytes)
-        if self._state.framing == "bytes" and self.template.aggregate == "auto":
-            # No per-chunk slicing, and one copy of the body: each piece is
-            # written once into the buffer whose bytes are returned.
-            return self._drain("raw", budget, io.BytesIO())
-        return self._drain("items", budget, [])
-
-    async def _drain(self, mode: str, budget: ResultBudget, into: list[Any] | io.BytesIO) -> Any:
-        """Read the whole body into ``into`` within ``budget`` and return the
-        aggregate: what :meth:`_batches` yields, without an async generator
-        (``call_tool``'s path: one generator, and the loop's bookkeeping of
-        it, fewer per call)."""
+        the client's ceiling); the response is closed afterwards."""
         self._claim()
-        state = self._state
-        source = self._source
-        errors = source.call.errors
-        measured = False
-        try:
-            state.start(mode)
-            more = state.has_body  # none by definition (HEAD, 204, 304): nothing to decode
-            while more:
-                chunk = source.ready()
-                if chunk is None:
-                    chunk = await source.next()
-                try:
-                    batch = state.feed(chunk) if chunk else state.close()
-                    if batch:
-                        measured = _keep(batch, budget, into, measured or state.body_bytes > budget.limit, measured)
-                except Exception:
-                    with errors:  # decode and budget errors: scrubbed and bounded there
-                        raise
-                if not chunk or state.finished:
-                    break
-        finally:
-            await self.aclose()
-        if isinstance(into, io.BytesIO):
-            return into.getvalue()
-        return aggregate(state.framing, into, self.template.aggregate)
+        on_close, self._on_close = self._on_close, None
+        return drain(self._source, on_close if on_close is not None else _closed)
 
     async def read(self, limit: int) -> bytes:
         """The whole body as bytes, refused past ``limit`` bytes."""
@@ -244,20 +211,36 @@ class StreamResponse:
             await self.aclose()
 
 
-def _keep(batch: list[Any], budget: ResultBudget, into: list[Any] | io.BytesIO, measure: bool,
-          measured: bool) -> bool:
-    """Add one batch to an aggregation within its budget; returns whether
-    the items' sizes are now being measured."""
-    if isinstance(into, io.BytesIO):
-        for chunk in batch:
-            budget.add(len(chunk))
-            into.write(chunk)
-        return False
-    # The items' encoded size is at most about the body's size: it is
-    # measured only once the body outgrew the budget (then all kept so far).
-    if measure:
-        if not measured:
-            budget.add_items(into)
-        budget.add_items(batch)
-    into.extend(batch)
-    return measure
+async def drain(source: BodySource, on_close: OnClose) -> Any:
+    """Read the whole body of ``source`` and return its aggregate, what
+    ``call_tool`` returns (at most ``max_result_bytes``, after the client's
+    ceiling), then hand the source to ``on_close``.
+
+    What :meth:`StreamResponse.aggregate` does, and ``StreamClient.call()``
+    without a response object: the items :meth:`StreamResponse.iter_batches`
+    would yield, without an async generator (one generator, and the loop's
+    bookkeeping of it, fewer per call).
+    """
+    call = source.call
+    state = call.state
+    kept = Aggregation(state.framing, call.template.aggregate, call.limits.max_result_bytes)
+    try:
+        state.start(kept.mode)
+        more = state.has_body  # none by definition (HEAD, 204, 304): nothing to decode
+        while more:
+            chunk = source.ready()
+            if chunk is None:
+                chunk = await source.next()
+            try:
+                batch = state.feed(chunk) if chunk else state.close()
+                if batch:
+                    kept.keep(batch, state.body_bytes)
+            except Exception:
+                with call.errors:  # decode and budget errors: scrubbed and bounded there
+                    raise
+            more = bool(chunk) and not state.finished
+    finally:
+        closing = on_close(source)
+        if closing is not None:
+            await closing
+    return kept.result()

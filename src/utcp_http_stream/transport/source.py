@@ -45,7 +45,7 @@ class BodySource:
     def _start(self, exchange: Exchange) -> None:
         self.exchange = exchange
         call = self.call
-        self._reader = BodyReader(exchange.raw.content, call.limits.idle_s, call.deadline, exchange.raw.connection,
+        self._reader = BodyReader(exchange.raw.content, call.limits.idle_s, call, exchange.raw.connection,
                                   call.pool.loop)
         #: The Content-Encoding's decoder; None for an unencoded body (the fast path).
         self._inflate: ContentDecoder | None = None
