@@ -26,6 +26,10 @@ class Deadline:
 
     __slots__ = ("at", "ms")
 
+    #: A deadline counts as passed this many seconds early (the loop's timers
+    #: fire up to their clock resolution early).
+    SLACK_S = 0.001
+
     def __init__(self, ms: int) -> None:
         self.ms = ms
         self.at = (time.monotonic() + ms / 1000) if ms else None
@@ -36,7 +40,7 @@ class Deadline:
         return self.at - time.monotonic()
 
     def expired(self) -> bool:
-        return self.at is not None and time.monotonic() >= self.at - 0.001
+        return self.at is not None and time.monotonic() >= self.at - self.SLACK_S
 
 
 def backoff_seconds(policy: ReconnectPolicy, attempt: int, server_retry_ms: int | None = None) -> float:

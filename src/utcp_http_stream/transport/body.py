@@ -9,6 +9,7 @@ guarded so that without it the plugin degrades to aiohttp's own behaviour;
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 
@@ -75,14 +76,18 @@ class BodyReader:
         """The next piece if it needs no waiting (bytes already buffered, or
         ``b""`` at the end), else None: then ``await`` :meth:`wait`. The same
         result as aiohttp's ``readany()``, at a fraction of the cost, and
-        no coroutine. Past the deadline it reads nothing and answers None
-        (:meth:`wait` then raises): a failure here never loses bytes, so a
-        caller may ask again."""
+        no coroutine. Past the deadline, or once the body failed, it reads
+        nothing and answers None (:meth:`wait` then raises): a failure here
+        never loses bytes, so a caller may ask again."""
         content = self._content
-        deadline = self._deadline
-        if deadline.at is not None and deadline.expired() and not content.at_eof():
+        at = self._deadline.at
+        # Deadline.expired(), without a method call on the per-piece path.
+        if at is not None and time.monotonic() >= at - Deadline.SLACK_S and not content.at_eof():
             return None
-        data = content.read_nowait()
+        try:
+            data = content.read_nowait()
+        except Exception:  # the body failed: nothing was read, and wait() raises it
+            return None
         if data or content.at_eof():
             return data
         return None

@@ -307,7 +307,7 @@ class StreamClient:
         return await self._exchange(call, request)
 
     async def _exchange(self, call: Call, request: PreparedRequest) -> Exchange:
-        errors = call.errors
+        errors = call  # the call is its own error map
         errors.follow(request)
         pool: LoopPool = call.pool
         try:

@@ -31,10 +31,14 @@ Reconnect = Callable[[Call], Awaitable[Exchange]]
 _CUTS = (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError)
 
 
+def _not_ready() -> None:
+    """``BodySource.ready`` while pieces go through :meth:`BodySource.next` only."""
+
+
 class BodySource:
     """``await source.next()`` -> the next body piece, ``b""`` at the end."""
 
-    __slots__ = ("_cut", "_inflate", "_pending", "_reader", "_reconnect", "call", "exchange")
+    __slots__ = ("_cut", "_inflate", "_pending", "_reader", "_reconnect", "call", "exchange", "ready")
 
     def __init__(self, call: Call, exchange: Exchange, reconnect: Reconnect | None) -> None:
         self.call = call
@@ -55,17 +59,11 @@ class BodySource:
             with call.errors:
                 decoder = ContentDecoder(encoding)
             self._inflate = None if decoder.identity else decoder
-
-    def ready(self) -> bytes | None:
-        """The next piece if it is already here (an unencoded body, no cut
-        pending: the common case, no coroutine), else None: then ``await``
-        :meth:`next`, which also meets and translates any failure."""
-        if self._inflate is None and self._cut is None:
-            try:
-                return self._reader.ready()
-            except Exception:  # nothing was read: next() raises it again, translated
-                return None
-        return None
+        #: ``source.ready()``: the next piece if it is already here, else None:
+        #: then ``await`` :meth:`next`, which also meets and translates any
+        #: failure. An unencoded body with no cut pending (the common case)
+        #: asks the reader directly: no coroutine, no extra call.
+        self.ready: Callable[[], bytes | None] = self._reader.ready if self._inflate is None else _not_ready
 
     def next(self) -> Awaitable[bytes]:
         """``await source.next()``: the next piece of the (decoded) body,
@@ -99,6 +97,7 @@ class BodySource:
                 return data if data is not None else await self._reader.wait()
             except _CUTS as exc:  # translated in _resume: what it means depends on what follows
                 self._cut = exc
+                self.ready = _not_ready
             except Exception:
                 with errors:  # timeouts and every other failure: translated there
                     raise
