@@ -127,6 +127,24 @@ def test_items_are_counted_across_feeds_and_close():
     assert s.items_yielded == 3
 
 
+def test_the_last_piece_fed_with_end_gives_what_close_would_give_after_it():
+    s = state()
+    s.on_response(200, NDJSON, lambda: URL)
+    assert s.feed(b'{"a": 1}\n{"a"') == [{"a": 1}]
+    assert s.feed(b": 2}\n3", end=True) == [{"a": 2}, 3]
+    assert s.items_yielded == 3
+    whole = state()
+    whole.on_response(200, "application/json", lambda: URL)
+    assert whole.feed(b'{"answer": 42}', end=True) == [{"answer": 42}]
+
+
+def test_a_stop_marker_in_the_last_piece_ends_it_before_the_rest():
+    s = state()
+    s.on_response(200, NDJSON, lambda: URL)
+    assert s.feed(b'1\n[DONE]\n{"not": "valid', end=True) == [1]
+    assert s.finished and s.items_yielded == 1
+
+
 def test_select_picks_from_each_item():
     s = state(select="/a")
     s.on_response(200, NDJSON, lambda: URL)

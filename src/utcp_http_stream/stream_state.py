@@ -124,13 +124,18 @@ class StreamState:
     def finished(self) -> bool:
         return self._decoder is not None and self._decoder.finished
 
-    def feed(self, data: bytes) -> list[Any]:
-        """The items ``data`` completes (counted as yielded)."""
+    def feed(self, data: bytes, end: bool = False) -> list[Any]:
+        """The items ``data`` completes (counted as yielded); with ``end``,
+        ``data`` is the body's last piece, and the last items come too (what
+        :meth:`close` gives after it)."""
         self.body_bytes += len(data)
         decoder = self._decoder
         if decoder is None:
             decoder = self._decoder = self._new_decoder()
-        return self._counted(decoder.feed(data))
+        items = decoder.feed(data)
+        if end and not decoder.finished:  # a stop marker ended it: nothing after it counts
+            items = items + decoder.close()
+        return self._counted(items)
 
     def close(self) -> list[Any]:
         """The end of the body: the last items."""

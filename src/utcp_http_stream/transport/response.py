@@ -231,14 +231,17 @@ async def drain(source: BodySource, on_close: OnClose) -> Any:
             chunk = source.ready()
             if chunk is None:
                 chunk = await source.next()
+            # A small body is often whole with the headers: its end is seen
+            # with its last piece, not one more read later.
+            end = not chunk or source.at_end()
             try:
-                batch = state.feed(chunk) if chunk else state.close()
+                batch = state.feed(chunk, end)
                 if batch:
                     kept.keep(batch, state.body_bytes)
             except Exception:
                 with call.errors:  # decode and budget errors: scrubbed and bounded there
                     raise
-            more = bool(chunk) and not state.finished
+            more = not end and not state.finished
     finally:
         closing = on_close(source)
         if closing is not None:

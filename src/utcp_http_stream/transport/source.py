@@ -35,10 +35,15 @@ def _not_ready() -> None:
     """``BodySource.ready`` while pieces go through :meth:`BodySource.next` only."""
 
 
+def _not_known() -> bool:
+    """``BodySource.at_end`` of an encoded body: its end shows as ``b""``."""
+    return False
+
+
 class BodySource:
     """``await source.next()`` -> the next body piece, ``b""`` at the end."""
 
-    __slots__ = ("_cut", "_inflate", "_pending", "_reader", "_reconnect", "call", "exchange", "ready")
+    __slots__ = ("_cut", "_inflate", "_pending", "_reader", "_reconnect", "at_end", "call", "exchange", "ready")
 
     def __init__(self, call: Call, exchange: Exchange, reconnect: Reconnect | None) -> None:
         self.call = call
@@ -64,6 +69,9 @@ class BodySource:
         #: failure. An unencoded body with no cut pending (the common case)
         #: asks the reader directly: no coroutine, no extra call.
         self.ready: Callable[[], bytes | None] = self._reader.ready if self._inflate is None else _not_ready
+        #: ``source.at_end()``: True when the body is known to have ended
+        #: (every piece was taken); False when that is not known yet.
+        self.at_end: Callable[[], bool] = exchange.raw.content.at_eof if self._inflate is None else _not_known
 
     def next(self) -> Awaitable[bytes]:
         """``await source.next()``: the next piece of the (decoded) body,
