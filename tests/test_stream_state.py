@@ -127,22 +127,29 @@ def test_items_are_counted_across_feeds_and_close():
     assert s.items_yielded == 3
 
 
-def test_the_last_piece_fed_with_end_gives_what_close_would_give_after_it():
+def test_feed_last_gives_what_feed_then_close_give():
     s = state()
     s.on_response(200, NDJSON, lambda: URL)
     assert s.feed(b'{"a": 1}\n{"a"') == [{"a": 1}]
-    assert s.feed(b": 2}\n3", end=True) == [{"a": 2}, 3]
-    assert s.items_yielded == 3
+    assert s.feed_last(b": 2}\n3") == [{"a": 2}, 3]
+    assert s.items_yielded == 3 and s.body_bytes == 19
     whole = state()
     whole.on_response(200, "application/json", lambda: URL)
-    assert whole.feed(b'{"answer": 42}', end=True) == [{"answer": 42}]
+    assert whole.feed_last(b'{"answer": 42}') == [{"answer": 42}]
 
 
-def test_a_stop_marker_in_the_last_piece_ends_it_before_the_rest():
+def test_feed_last_stops_at_a_stop_marker_in_the_last_piece():
     s = state()
     s.on_response(200, NDJSON, lambda: URL)
-    assert s.feed(b'1\n[DONE]\n{"not": "valid', end=True) == [1]
+    assert s.feed_last(b'1\n[DONE]\n{"not": "valid') == [1]
     assert s.finished and s.items_yielded == 1
+
+
+def test_feed_last_raises_a_bad_end_at_once():
+    s = state()
+    s.on_response(200, NDJSON, lambda: URL)
+    with pytest.raises(StreamDecodeError, match="line 2"):
+        s.feed_last(b'{"a": 1}\n{"a": ')
 
 
 def test_select_picks_from_each_item():

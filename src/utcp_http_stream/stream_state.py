@@ -124,16 +124,26 @@ class StreamState:
     def finished(self) -> bool:
         return self._decoder is not None and self._decoder.finished
 
-    def feed(self, data: bytes, end: bool = False) -> list[Any]:
-        """The items ``data`` completes (counted as yielded); with ``end``,
-        ``data`` is the body's last piece, and the last items come too (what
-        :meth:`close` gives after it)."""
+    def feed(self, data: bytes) -> list[Any]:
+        """The items ``data`` completes (counted as yielded)."""
+        self.body_bytes += len(data)
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = self._new_decoder()
+        return self._counted(decoder.feed(data))
+
+    def feed_last(self, data: bytes) -> list[Any]:
+        """:meth:`feed` of the body's last piece, then :meth:`close`, in one
+        step, for a caller that keeps nothing of a bad body (an
+        aggregation): a decode error at the end is raised at once, and the
+        items ``data`` completed go with it. A streaming caller, which must
+        deliver every item before the error, feeds and closes apart."""
         self.body_bytes += len(data)
         decoder = self._decoder
         if decoder is None:
             decoder = self._decoder = self._new_decoder()
         items = decoder.feed(data)
-        if end and not decoder.finished:  # a stop marker ended it: nothing after it counts
+        if not decoder.finished:  # a stop marker ended it: nothing after it counts
             items = items + decoder.close()
         return self._counted(items)
 

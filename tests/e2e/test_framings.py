@@ -221,6 +221,21 @@ async def test_malformed_ndjson_modes_end_to_end(tool_client):
     assert await client.call_tool(f"{manual}.raw", {}) == [{"a": 1}, {"a": 2}, "not json", {"a": 3}]
 
 
+async def test_a_bad_last_line_fails_the_aggregate_as_it_fails_the_stream(tool_client):
+    # The whole body arrives with the headers: call_tool decodes its last
+    # piece and its end in one step (StreamState.feed_last).
+    base, add, client = tool_client
+    key = put("bad-end", b'{"a":1}\n{"a":2}\n{"a": ', "application/x-ndjson")
+    manual = await add({"t": {"url": f"{base}/b/{key}"}})
+    with pytest.raises(StreamDecodeError, match="line 3"):
+        await client.call_tool(f"{manual}.t", {})
+    got = []
+    with pytest.raises(StreamDecodeError, match="line 3"):
+        async for item in client.call_tool_streaming(f"{manual}.t", {}):
+            got.append(item)
+    assert got == [{"a": 1}, {"a": 2}]
+
+
 async def test_oversized_item_is_refused_not_truncated(tool_client):
     base, add, client = tool_client
     key = put("big-line", b'{"a":1}\n' + b'"' + b"x" * 5000 + b'"\n', "application/x-ndjson")

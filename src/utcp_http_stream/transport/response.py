@@ -235,7 +235,7 @@ async def drain(source: BodySource, on_close: OnClose) -> Any:
             # with its last piece, not one more read later.
             end = not chunk or source.at_end()
             try:
-                batch = state.feed(chunk, end)
+                batch = state.feed_last(chunk) if end else state.feed(chunk)
                 if batch:
                     kept.keep(batch, state.body_bytes)
             except Exception:
