@@ -105,7 +105,8 @@ class BodySource:
                 return data if data is not None else await self._reader.wait()
             except _CUTS as exc:  # translated in _resume: what it means depends on what follows
                 self._cut = exc
-                self.ready = _not_ready
+                # Until _resume() decides: no piece, and no end, but by next().
+                self.ready, self.at_end = _not_ready, _not_known
             except Exception:
                 with errors:  # timeouts and every other failure: translated there
                     raise
