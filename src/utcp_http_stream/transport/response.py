@@ -223,8 +223,8 @@ async def drain(source: BodySource, on_close: OnClose) -> Any:
     """
     call = source.call
     state = call.state
-    kept = Aggregation(state.framing, call.template.aggregate, call.limits.max_result_bytes)
     try:
+        kept = Aggregation(state.framing, call.template.aggregate, call.limits.max_result_bytes)
         state.start(kept.mode)
         more = state.has_body  # none by definition (HEAD, 204, 304): nothing to decode
         while more:
