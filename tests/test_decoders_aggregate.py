@@ -115,6 +115,34 @@ def test_result_budget_names_the_setting_past_its_limit():
         budget.add_items([{"k": "v" * 20}])
 
 
+def test_an_aggregation_of_a_bytes_body_reads_raw_and_returns_the_bytes():
+    from utcp_http_stream.decoders.aggregate import Aggregation
+
+    kept = Aggregation("bytes", "auto", 10)
+    assert kept.mode == "raw"
+    kept.keep([b"abc", b"def"], 6)
+    assert kept.result() == b"abcdef"
+    with pytest.raises(StreamDecodeError, match="max_result_bytes=10"):
+        kept.keep([b"ghijk"], 11)
+
+
+def test_an_aggregation_measures_items_only_once_the_body_outgrew_its_limit():
+    from utcp_http_stream.decoders.aggregate import Aggregation
+
+    kept = Aggregation("ndjson", "auto", 30)
+    assert kept.mode == "items"
+    kept.keep(["x" * 20], 25)  # the body is within the limit: the items are not measured
+    assert kept.used == 0
+    kept.keep(["y"], 31)  # now they are, all of them
+    assert kept.used == 21
+    with pytest.raises(StreamDecodeError, match="max_result_bytes=30"):
+        kept.keep(["z" * 10], 45)
+    assert Aggregation("json", "auto", 100).result() is None
+    concat = Aggregation("ndjson", "concat", 100)
+    concat.keep(["a", "b"], 4)
+    assert concat.result() == "ab"
+
+
 def test_encoded_size_is_iterative_and_close_to_json():
     import json
 
