@@ -100,11 +100,12 @@ class Aggregation:
     names the setting; streaming is not affected (nothing is kept there).
     """
 
-    __slots__ = ("_buffer", "_items", "_measuring", "aggregate", "framing", "limit", "mode", "used")
+    __slots__ = ("_buffer", "_items", "_measuring", "aggregate_mode", "framing", "limit", "mode", "used")
 
     def __init__(self, framing: str, aggregate: str, limit: int) -> None:
         self.framing = framing
-        self.aggregate = aggregate
+        #: The template's ``aggregate`` (``auto`` or ``concat``).
+        self.aggregate_mode = aggregate
         self.limit = limit
         self.used = 0
         self._measuring = False
@@ -132,7 +133,7 @@ class Aggregation:
         """What ``call_tool`` returns (see :func:`aggregate`)."""
         if self._buffer is not None:
             return self._buffer.getvalue()
-        return aggregate(self.framing, self._items, self.aggregate)
+        return aggregate(self.framing, self._items, self.aggregate_mode)
 
     def add(self, size: int) -> None:
         self.used += size
