@@ -58,7 +58,7 @@ class StreamState:
         "template",
     )
 
-    def __init__(self, template: StreamableHttpCallTemplate, method: str, *, max_item_bytes: int) -> None:
+    def __init__(self, template: StreamableHttpCallTemplate, method: str, max_item_bytes: int) -> None:
         self.template = template
         self.method = method
         self.max_item_bytes = max_item_bytes

@@ -97,7 +97,9 @@ def decoder_factory(
             last_event_id=last_event_id,
             events=events,
         )
-    return lambda _id: JsonDecoder(charset, max_item_bytes=max_item_bytes, on_malformed=on_malformed, select=pointer)
+    # Positional: made on every call_tool of a JSON tool, and a class called
+    # with keywords costs a dict more per call (CPython's slot_tp_init).
+    return lambda _id: JsonDecoder(charset, max_item_bytes, on_malformed, pointer)
 
 
 #: :func:`decoder_factory` from a bounded cache (positional, hashable

@@ -26,7 +26,6 @@ class JsonDecoder(ItemDecoder):
     def __init__(
         self,
         charset: str | None = None,
-        *,
         max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
         on_malformed: str = "error",
         select: Pointer | None = None,
@@ -85,13 +84,15 @@ class JsonDecoder(ItemDecoder):
     def _document(self, body: bytes) -> Any:
         """The parsed body, or :data:`MISSING` when it is blank; raises
         :class:`ValueError` when it is not JSON (in its charset)."""
-        if self._charset is None:
-            text: bytes | str = body
-            blank = not body.strip(_JSON_WHITESPACE)
-        else:
-            text = body.decode(self._charset).removeprefix("\ufeff")
-            blank = not text.strip(" \t\r\n")
-        return MISSING if blank else jsonlib.loads(text)
+        text = body if self._charset is None else body.decode(self._charset).removeprefix("\ufeff")
+        try:
+            return jsonlib.loads(text)
+        except ValueError:
+            # Blankness is asked only of what did not parse (a document that
+            # parsed is not blank): the common case makes no stripped copy.
+            if not (text.strip(_JSON_WHITESPACE) if isinstance(text, bytes) else text.strip(" \t\r\n")):
+                return MISSING
+            raise
 
     def _malformed(self, body: bytes, exc: BaseException | None) -> list[Any]:
         """Apply ``on_malformed`` to the body (``exc`` is None when it is

@@ -317,7 +317,7 @@ class StreamClient:
                 held = await pool.acquire(request.url, call.pool_wait)
             try:
                 errors.phase = "connect"
-                with connecting(request.url, trust_env=call.settings.trust_env) as attempt:
+                with connecting(request.url, call.settings.trust_env) as attempt:
                     try:
                         with pool.timer.wait(call.header_wait()):
                             raw = await pool.session.request(

@@ -37,7 +37,7 @@ class Attempt:
 
     __slots__ = ("_host", "fresh", "refusal", "trust_env", "url")
 
-    def __init__(self, url: str, *, trust_env: bool = False) -> None:
+    def __init__(self, url: str, trust_env: bool = False) -> None:
         self.url = url
         self.trust_env = trust_env
         self.fresh = False

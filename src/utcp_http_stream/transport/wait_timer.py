@@ -32,7 +32,9 @@ class TimedWait:
         self._cancelling = 0
 
     def __enter__(self) -> TimedWait:
-        task = asyncio.current_task()
+        # The timer's loop is the running one: given, current_task() skips
+        # get_running_loop(), whose process-id check is a system call in 3.11.
+        task = asyncio.current_task(self._timer.loop)
         if task is None:
             raise RuntimeError("a timed wait must run inside a task")
         self._task = task
@@ -58,10 +60,10 @@ class TimedWait:
 class WaitTimer:
     """The timed waits of one event loop, and the one timer behind them."""
 
-    __slots__ = ("_handle", "_loop", "armed_for", "waits")
+    __slots__ = ("_handle", "armed_for", "loop", "waits")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop
         #: The waits in progress (a :class:`TimedWait` adds and removes itself).
         self.waits: set[TimedWait] = set()
         self._handle: asyncio.TimerHandle | None = None
@@ -70,7 +72,7 @@ class WaitTimer:
 
     def wait(self, seconds: float) -> TimedWait:
         """A wait that ends with ``TimeoutError`` after ``seconds``."""
-        return TimedWait(self, self._loop.time() + seconds)
+        return TimedWait(self, self.loop.time() + seconds)
 
     def __len__(self) -> int:
         return len(self.waits)
@@ -80,12 +82,12 @@ class WaitTimer:
         if self._handle is not None:
             self._handle.cancel()
         self.armed_for = when
-        self._handle = self._loop.call_at(when, self._fire)
+        self._handle = self.loop.call_at(when, self._fire)
 
     def _fire(self) -> None:
         # The loop runs a timer up to its clock resolution early: every wait
         # due by the time this one was armed for is due now.
-        now = max(self._loop.time(), self.armed_for)
+        now = max(self.loop.time(), self.armed_for)
         self._handle = None
         self.armed_for = math.inf
         earliest = math.inf
