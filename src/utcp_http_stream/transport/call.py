@@ -58,9 +58,9 @@ class Call(ErrorMap):
         self.pool = pool
         limits = limits if limits is not None else CallLimits.of(template, settings)
         super().__init__(prepared, prepared.secrets, limits)
-        #: The call's decisions (framing, decoding, resume, reconnect).
         # Positional arguments for what is made on every call: a class called
         # with keywords costs a dict more per call (CPython's slot_tp_init).
+        #: The call's decisions (framing, decoding, resume, reconnect).
         self.state = StreamState(template, prepared.method, limits.max_item_bytes)
 
     @property
