@@ -230,6 +230,16 @@ def test_malformed_document() -> None:
     assert error is not None and error[1] == "document" and "invalid UTF-8" in error[2]
 
 
+@pytest.mark.parametrize(
+    ("raw", "charset"), [(b" \r\n ", "iso-8859-1"), ("\ufeff \n".encode("utf-16"), "utf-16")]
+)
+def test_a_blank_body_in_a_declared_charset_is_empty(raw: bytes, charset: str) -> None:
+    """Blankness is judged on the decoded text (after its BOM), only once parsing failed."""
+    items, error = collect([raw], charset=charset)
+    assert items == "[]" and error is not None and "the response body is empty" in error[2]
+    assert collect([raw], charset=charset, on_malformed="skip") == ("[]", None)
+
+
 def test_select() -> None:
     assert collect([b'{"data": {"items": [1, 2]}}'], select="/data/items/1") == ("[2]", None)
     decoder = build_decoder("json", select="/missing")
