@@ -11,9 +11,12 @@ design disagree"). This counts the instructions the client process executes
 would: the same code gives the same count to 0.1 %. Each side runs twice in
 a fresh process under valgrind, with ``--calls`` calls and with none (both
 after the same 400-call warm-up), and the difference divided by ``--calls`` is
-its cost per call: start-up and imports cancel out. Kernel work (the
-socket system calls, the same on both sides) is not counted, so the ratio is
-that of the user-space work only, which is what the plugin adds.
+its cost per call: start-up and imports cancel out. Kernel work is not
+counted: the socket system calls, the same on both sides, and one getpid()
+per plugin call (``asyncio.get_running_loop()`` checks the process id with a
+system call in CPython 3.11; ~0.4 us here). So the ratio is that of the
+user-space work only, which is what the plugin adds; the collector's share
+costs more time per instruction than the rest (bench/README.md).
 
 The loopback server is ``bench/loopback_server.py`` in its own process (not
 under valgrind). Needs ``valgrind`` on the PATH (``apt install valgrind``);
