@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from tests.chunking import collector, json_backend, split_at
 from utcp_http_stream.decoders import aggregate, build_decoder, jsonlib
-from utcp_http_stream.errors import StreamDecodeError
+from utcp_http_stream.decoders.build import json_document
+from utcp_http_stream.errors import StreamDecodeError, TemplateError
 
 collect = collector("json")
 
@@ -251,3 +252,56 @@ def test_aggregate_is_the_document() -> None:
     assert aggregate("json", [{"a": 1}]) == {"a": 1}
     assert aggregate("json", [{"a": 1}], "concat") == {"a": 1}
     assert aggregate("json", []) is None
+
+
+# -- JsonDocument: a whole body's items with no decoder ---------------------------
+
+_WHOLE_BODIES = [
+    b'{"data": {"items": [1, 2]}}',
+    b"[1, 2, 3]",
+    b"",
+    b" \r\n ",
+    b'{"a": oops}',
+    b'{"a": "\xff"}',
+    b'\xef\xbb\xbf{"a": 1}',
+    '{"a": "é"}'.encode("latin-1"),
+    b"12345678901234567890123",  # an integer beyond 64 bits: the stdlib's value
+]
+
+
+def _outcome(run: Any) -> tuple[str, Any]:
+    try:
+        return "items", repr(run())
+    except StreamDecodeError as exc:
+        return "error", (exc.position, str(exc))
+
+
+@pytest.mark.parametrize("raw", _WHOLE_BODIES)
+@pytest.mark.parametrize("on_malformed", ["error", "skip", "raw"])
+@pytest.mark.parametrize("select", [None, "/data/items/1", "/missing"])
+@pytest.mark.parametrize("charset", [None, "iso-8859-1"])
+def test_a_json_document_gives_what_a_fed_and_closed_decoder_gives(
+    raw: bytes, on_malformed: str, select: str | None, charset: str | None
+) -> None:
+    """The items, the counters and the error (position and words) are the decoder's."""
+    document = json_document(charset, 1 << 20, on_malformed, select)
+    decoder = build_decoder("json", charset=charset, on_malformed=on_malformed, select=select)
+
+    def fed_and_closed() -> list[Any]:
+        decoder.feed(raw)
+        return decoder.close()
+
+    counts = build_decoder("json")  # a fresh decoder's counters, for the document to count into
+    assert _outcome(lambda: document.items(raw, counts)) == _outcome(fed_and_closed)
+    assert (counts.items, counts.skipped, counts.malformed) == (decoder.items, decoder.skipped, decoder.malformed)
+    assert _outcome(lambda: document.items(raw)) == _outcome(fed_and_closed)  # counting is optional
+
+
+def test_a_json_document_is_checked_once_and_shared() -> None:
+    assert json_document(None, 1000, "error", "/a") is json_document(None, 1000, "error", "/a")
+    with pytest.raises(TemplateError, match="JSON Pointer"):
+        json_document(None, 1000, "error", "a")
+    with pytest.raises(TemplateError, match="on_malformed"):
+        json_document(None, 1000, "ignore", None)
+    with pytest.raises(StreamDecodeError, match="unknown charset"):
+        json_document("no-such-charset", 1000, "error", None)

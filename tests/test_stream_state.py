@@ -138,6 +138,41 @@ def test_feed_last_gives_what_feed_then_close_give():
     assert whole.feed_last(b'{"answer": 42}') == [{"answer": 42}]
 
 
+def _fed_whole(s: StreamState, body: bytes) -> tuple[str, Any]:
+    try:
+        return "items", repr(s.feed_last(body))
+    except StreamDecodeError as exc:
+        return "error", (exc.position, str(exc))
+
+
+@pytest.mark.parametrize("body", [b'{"a": [1, 2]}', b"", b"{oops", b"[" * 10 + b"]" * 10, b"x" * 40])
+@pytest.mark.parametrize("fields", [{}, {"select": "/a/1"}, {"on_malformed": "skip"}, {"on_malformed": "raw"}])
+def test_a_whole_json_body_gives_what_a_decoder_gives(body, fields):
+    """feed_last() of a whole body parses it with no decoder (the usual JSON
+    tool answer): the items, the count and any error are a decoder's."""
+    whole = state(max_item_bytes=32, **fields)
+    whole.on_response(200, "application/json; charset=utf-8", lambda: URL)
+    pieces = state(max_item_bytes=32, **fields)
+    pieces.on_response(200, "application/json; charset=utf-8", lambda: URL)
+
+    def fed_then_closed() -> tuple[str, Any]:
+        try:
+            return "items", repr(pieces.feed(body[:3]) + pieces.feed(body[3:]) + pieces.close())
+        except StreamDecodeError as exc:
+            return "error", (exc.position, str(exc))
+
+    assert _fed_whole(whole, body) == fed_then_closed()
+    assert (whole.items_yielded, whole.body_bytes) == (pieces.items_yielded, pieces.body_bytes)
+
+
+def test_a_forced_json_format_still_checks_the_content_type():
+    """A forced stream_format keeps its mismatch check on a whole body too."""
+    s = state(stream_format="json", on_malformed="skip")
+    s.on_response(200, NDJSON, lambda: URL)
+    with pytest.raises(StreamDecodeError, match="names the ndjson framing"):
+        s.feed_last(b'{"a": 1}\n{"a": 2}\n')
+
+
 def test_feed_last_stops_at_a_stop_marker_in_the_last_piece():
     s = state()
     s.on_response(200, NDJSON, lambda: URL)

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from utcp_http_stream.decoders import Decoder
-from utcp_http_stream.decoders.build import cached_decoder_factory
+from utcp_http_stream.decoders.build import cached_decoder_factory, json_document
 from utcp_http_stream.decoders.chunks import BytesDecoder
+from utcp_http_stream.decoders.document import JsonDocument
 from utcp_http_stream.decoders.framing import charset_of, framing_for_content_type
 from utcp_http_stream.decoders.mismatch import guard_forced_framing
 from utcp_http_stream.decoders.sse_items import SseDecoder
@@ -145,6 +146,9 @@ class StreamState:
         self.body_bytes += len(data)
         decoder = self._decoder
         if decoder is None:
+            document = self._whole_document(data)
+            if document is not None:
+                return self._counted(document.items(data))
             decoder = self._decoder = self._new_decoder()
         items = decoder.feed(data)
         if not decoder.finished:  # a stop marker ended it: nothing after it counts
@@ -164,6 +168,19 @@ class StreamState:
             self.last_event_id = sse.last_event_id
             self.retry_ms = sse.retry
         return items
+
+    def _whole_document(self, body: bytes) -> JsonDocument | None:
+        """The :class:`JsonDocument` that makes the items of ``body``, a
+        whole json-framed body, with no decoder (the usual answer of a JSON
+        tool); None when a decoder must do it: another framing or mode, a
+        forced ``stream_format`` (its mismatch check lives in a decoder), or
+        a body past ``max_item_bytes`` (the decoder words that error)."""
+        t = self.template
+        if self.framing != "json" or self._mode != "items" or t.stream_format != "auto" or (
+            len(body) > self.max_item_bytes
+        ):
+            return None
+        return json_document(self.charset, self.max_item_bytes, t.on_malformed, t.select)
 
     def _new_decoder(self) -> Decoder:
         t = self.template

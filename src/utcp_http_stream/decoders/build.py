@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from utcp_http_stream.decoders.base import DEFAULT_MAX_ITEM_BYTES, ON_MALFORMED, Decoder
 from utcp_http_stream.decoders.chunks import BytesDecoder
-from utcp_http_stream.decoders.document import JsonDecoder
+from utcp_http_stream.decoders.document import JsonDecoder, JsonDocument
 from utcp_http_stream.decoders.framing import FRAMINGS
 from utcp_http_stream.decoders.json_seq import JsonSeqDecoder
 from utcp_http_stream.decoders.ndjson import NdjsonDecoder
@@ -20,7 +20,7 @@ from utcp_http_stream.decoders.sse_items import SseDecoder
 from utcp_http_stream.decoders.text import TextDecoder
 from utcp_http_stream.errors import TemplateError
 
-__all__ = ["DecoderFactory", "build_decoder", "cached_decoder_factory", "decoder_factory"]
+__all__ = ["DecoderFactory", "build_decoder", "cached_decoder_factory", "decoder_factory", "json_document"]
 
 
 #: Makes a fresh decoder; its argument is the SSE resume id (ignored by the other framings).
@@ -97,14 +97,21 @@ def decoder_factory(
             last_event_id=last_event_id,
             events=events,
         )
-    # Positional: made on every call_tool of a JSON tool, and a class called
-    # with keywords costs a dict more per call (CPython's slot_tp_init).
-    return lambda _id: JsonDecoder(charset, max_item_bytes, on_malformed, pointer)
+    document = json_document(charset, max_item_bytes, on_malformed, select)
+    return lambda _id: JsonDecoder(document)
 
 
 #: :func:`decoder_factory` from a bounded cache (positional, hashable
 #: arguments: ``sse_event_types`` as a tuple). A check that fails is not cached.
 cached_decoder_factory = functools.lru_cache(maxsize=256)(decoder_factory)
+
+
+@functools.lru_cache(maxsize=256)
+def json_document(charset: str | None, max_item_bytes: int, on_malformed: str, select: str | None) -> JsonDocument:
+    """The json framing's :class:`JsonDocument` for these template fields,
+    checked once, from a bounded cache (a check that fails is not cached)."""
+    _check_settings("json", on_malformed, 1, max_item_bytes)
+    return JsonDocument(charset, max_item_bytes, on_malformed, _select_pointer(select, "json"))
 
 
 def _check_settings(framing: str, on_malformed: str, chunk_size: int, max_item_bytes: int) -> None:

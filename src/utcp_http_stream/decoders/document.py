@@ -12,16 +12,18 @@ from utcp_http_stream.decoders.pointer import MISSING, Pointer
 from utcp_http_stream.decoders.text import lookup_charset
 from utcp_http_stream.errors import StreamDecodeError
 
-__all__ = ["JsonDecoder"]
+__all__ = ["JsonDecoder", "JsonDocument"]
 
 _JSON_WHITESPACE = b" \t\r\n"
 
 
-class JsonDecoder(ItemDecoder):
-    """The whole body parsed once, at close; refused as soon as it grows beyond
-    ``max_item_bytes``. An empty body is malformed (``on_malformed`` decides)."""
+class JsonDocument:
+    """The json framing's settings, checked once (a call template is called
+    again and again): how a whole body becomes its items. Immutable; shared
+    by every :class:`JsonDecoder` of the same settings, and used alone for a
+    body that arrived whole (:meth:`items`)."""
 
-    __slots__ = ("_charset", "_limit", "_mode", "_parts", "_pointer", "_size")
+    __slots__ = ("charset", "limit", "mode", "pointer")
 
     def __init__(
         self,
@@ -30,61 +32,40 @@ class JsonDecoder(ItemDecoder):
         on_malformed: str = "error",
         select: Pointer | None = None,
     ) -> None:
-        super().__init__()
         # UTF-8 (the only charset RFC 8259 allows) is left to the parser, which
         # also recognises a BOM and UTF-16/32; any other declared charset is
         # decoded first.
         name = lookup_charset(charset).name if charset else None
-        self._charset = None if name in (None, "utf-8", "utf-8-sig", "ascii") else name
-        self._limit = max_item_bytes
-        self._mode = on_malformed
-        self._pointer = select
-        self._parts: list[bytes] = []
-        self._size = 0
+        self.charset = None if name in (None, "utf-8", "utf-8-sig", "ascii") else name
+        self.limit = max_item_bytes
+        self.mode = on_malformed
+        self.pointer = select
 
-    def feed(self, data: bytes) -> list[Any]:
-        if self._error is not None:
-            raise self._error
-        if data:
-            self._size += len(data)
-            if self._size > self._limit:
-                raise self._too_large(data)
-            self._parts.append(data)
-        return []
-
-    def _too_large(self, data: bytes) -> StreamDecodeError:
-        """Record and return the error for a document grown beyond the limit
-        by ``data``; nothing more is kept."""
-        # Show how the document starts (the same bytes whatever the chunking).
-        start = b"".join([*self._parts, data])[: prefix_for_excerpt(self._limit)]
-        self._parts = []
-        self._error = decode_error(
-            f"the JSON document is larger than max_item_bytes ({self._limit} bytes)",
-            "raise max_item_bytes in the call template, or use stream_format 'bytes' to receive it in chunks",
-            position=f"byte {self._limit + 1}",
-            data=start,
-        )
-        return self._error
-
-    def close(self) -> list[Any]:
-        if self._error is not None:
-            raise self._error
-        body = b"".join(self._parts)
-        self._parts = []
+    def items(self, body: bytes, counts: ItemDecoder | None = None) -> list[Any]:
+        """The items of a whole body within the limit (none, or one), counted
+        in ``counts`` (a decoder's counters) when given: what a
+        :class:`JsonDecoder` fed ``body`` and closed returns, without one."""
         try:
-            value = self._document(body)
+            value = self._parse(body)
         except (ValueError, RecursionError) as exc:
-            return self._malformed(body, exc)
+            return self._malformed(body, exc, counts)
         if value is MISSING:
-            return self._malformed(body, None)
-        out: list[Any] = []
-        self._keep(out, self._pointer, value)
-        return self._deliver(out)
+            return self._malformed(body, None, counts)
+        pointer = self.pointer
+        if pointer is not None:
+            value = pointer.resolve(value)
+            if value is MISSING:
+                if counts is not None:
+                    counts.skipped += 1
+                return []
+        if counts is not None:
+            counts.items += 1
+        return [value]
 
-    def _document(self, body: bytes) -> Any:
+    def _parse(self, body: bytes) -> Any:
         """The parsed body, or :data:`MISSING` when it is blank; raises
         :class:`ValueError` when it is not JSON (in its charset)."""
-        text = body if self._charset is None else body.decode(self._charset).removeprefix("\ufeff")
+        text = body if self.charset is None else body.decode(self.charset).removeprefix("\ufeff")
         try:
             return jsonlib.loads(text)
         except ValueError:
@@ -94,17 +75,62 @@ class JsonDecoder(ItemDecoder):
                 return MISSING
             raise
 
-    def _malformed(self, body: bytes, exc: BaseException | None) -> list[Any]:
+    def _malformed(self, body: bytes, exc: BaseException | None, counts: ItemDecoder | None) -> list[Any]:
         """Apply ``on_malformed`` to the body (``exc`` is None when it is
         blank): skipped, passed through as text, or raised."""
-        text = body.decode(self._charset or "utf-8", "replace")
-        if self._mode == "error":
+        text = body.decode(self.charset or "utf-8", "replace")
+        if self.mode == "error":
             raise _malformed_error(text, exc)
-        self.malformed += 1
-        if self._mode == "skip":
-            return []
-        self.items += 1
-        return [text]
+        out = [] if self.mode == "skip" else [text]
+        if counts is not None:
+            counts.malformed += 1
+            counts.items += len(out)
+        return out
+
+
+class JsonDecoder(ItemDecoder):
+    """The whole body parsed once, at close; refused as soon as it grows beyond
+    ``max_item_bytes``. An empty body is malformed (``on_malformed`` decides)."""
+
+    __slots__ = ("_document", "_parts", "_size")
+
+    def __init__(self, document: JsonDocument) -> None:
+        super().__init__()
+        self._document = document
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def feed(self, data: bytes) -> list[Any]:
+        if self._error is not None:
+            raise self._error
+        if data:
+            self._size += len(data)
+            if self._size > self._document.limit:
+                raise self._too_large(data)
+            self._parts.append(data)
+        return []
+
+    def _too_large(self, data: bytes) -> StreamDecodeError:
+        """Record and return the error for a document grown beyond the limit
+        by ``data``; nothing more is kept."""
+        limit = self._document.limit
+        # Show how the document starts (the same bytes whatever the chunking).
+        start = b"".join([*self._parts, data])[: prefix_for_excerpt(limit)]
+        self._parts = []
+        self._error = decode_error(
+            f"the JSON document is larger than max_item_bytes ({limit} bytes)",
+            "raise max_item_bytes in the call template, or use stream_format 'bytes' to receive it in chunks",
+            position=f"byte {limit + 1}",
+            data=start,
+        )
+        return self._error
+
+    def close(self) -> list[Any]:
+        if self._error is not None:
+            raise self._error
+        body = b"".join(self._parts)
+        self._parts = []
+        return self._document.items(body, self)
 
 
 def _malformed_error(text: str, exc: BaseException | None) -> StreamDecodeError:
