@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tests.chunking import split_at
 from utcp_http_stream.decoders import aggregate, build_decoder
+from utcp_http_stream.decoders.chunks import cut
 
 
 def test_small_pieces_are_yielded_at_once_and_not_copied() -> None:
@@ -64,3 +65,15 @@ def test_concatenation_is_the_body_whatever_the_chunking(body: bytes, cuts: list
     assert b"".join(out) == body
     assert all(0 < len(chunk) <= size for chunk in out)
     assert decoder.items == len(out)
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+@pytest.mark.parametrize("count", [1, 63, 64, 65, 128, 200])
+@pytest.mark.parametrize("tail", [0, 1])
+def test_cutting_in_blocks_gives_every_chunk_in_order(size: int, count: int, tail: int) -> None:
+    # Whole blocks of 64 chunks, a partial block, a short last chunk: each
+    # chunk is the slice at its place.
+    body = bytes(i % 251 for i in range(size * count + tail))
+    out = cut(body, size) if len(body) > size else [body]
+    assert out == [body[start : start + size] for start in range(0, len(body), size)]
+    assert all(type(chunk) is bytes for chunk in out)

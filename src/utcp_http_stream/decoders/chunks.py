@@ -2,9 +2,43 @@
 
 from __future__ import annotations
 
+import functools
+import struct
+
 from utcp_http_stream.decoders.base import ItemDecoder
 
 __all__ = ["BytesDecoder"]
+
+#: Most chunks cut by one ``struct`` call (bounds the size of a cached format).
+_BLOCK = 64
+
+
+@functools.lru_cache(maxsize=256)
+def _cutter(size: int, count: int) -> struct.Struct:
+    """A compiled format that cuts ``count`` chunks of ``size`` bytes in one C
+    call: ~35 % less CPU per chunk than a slicing loop, whose bytecode per
+    chunk costs about as much as copying 4 KiB (bench/README.md)."""
+    return struct.Struct(f"{size}s" * count)
+
+
+def cut(data: bytes, size: int) -> list[bytes]:
+    """``data`` as chunks of ``size`` bytes, the last one possibly shorter
+    (each a copy; ``len(data) > size``)."""
+    full, tail = divmod(len(data), size)
+    blocks, rest = divmod(full, _BLOCK)
+    out: list[bytes] = []
+    offset = 0
+    if blocks:
+        block = _cutter(size, _BLOCK)
+        step = size * _BLOCK
+        for offset in range(0, blocks * step, step):
+            out += block.unpack_from(data, offset)
+        offset += step
+    if rest:
+        out += _cutter(size, rest).unpack_from(data, offset)
+    if tail:
+        out.append(data[full * size :])
+    return out
 
 
 class BytesDecoder(ItemDecoder):
@@ -20,15 +54,12 @@ class BytesDecoder(ItemDecoder):
     def feed(self, data: bytes) -> list[bytes]:
         if type(data) is not bytes:
             data = bytes(data)
-        size = self._chunk_size
-        if len(data) <= size:
+        if len(data) <= self._chunk_size:
             if not data:
                 return []
             self.items += 1
             return [data]  # as it came, no copy
-        # Slicing bytes copies each piece once; a memoryview slice plus
-        # tobytes() also copies once but allocates twice (measured 2x slower).
-        out = [data[start : start + size] for start in range(0, len(data), size)]
+        out = cut(data, self._chunk_size)
         self.items += len(out)
         return out
 
