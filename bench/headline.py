@@ -16,6 +16,8 @@ Method: the loopback server runs in its own process; rounds are interleaved
 A B B A (the next round B A A B): the ratio of a round is the sum of its
 two plugin runs over the sum of its two reference runs, so which side runs
 first, and load that rises or falls through the round, cancel within it;
+each round has new long-lived clients, warmed by one unmeasured run (a
+warm pool's ratio depends on its connection set);
 ``gc.collect()`` before every run, and each figure is the median of the
 per-round ratios. Client CPU comes from ``time.process_time()`` in this
 process, server CPU from ``/proc/<pid>/stat`` of the server process, and
