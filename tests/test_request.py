@@ -1,10 +1,12 @@
 import json
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from utcp_http_stream.errors import InsecureUrlError, TemplateError
-from utcp_http_stream.request import build_request, find_unresolved, redirect_request
+from utcp_http_stream.request import _quote, _urlencode, build_request, find_unresolved, redirect_request
 from utcp_http_stream.template import StreamableHttpCallTemplate
 
 
@@ -213,3 +215,24 @@ def test_secrets_and_private_headers_follow_the_raw_templates_variables():
     bare = build_request(resolved, {})
     assert {"trace-literal", "json", "app-secret-1"} <= set(bare.secrets)
     assert "x-trace" in bare.credential_headers
+
+
+_TEXT = st.one_of(
+    st.text(), st.text(alphabet="AZaz09_.~-", max_size=12), st.sampled_from(["", ".", "..", "a b", "%41"])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, st.lists(st.tuples(_TEXT, _TEXT), max_size=4))
+def test_quoting_writes_what_the_standard_library_writes(text: str, pairs: list[tuple[str, str]]) -> None:
+    # The fast paths (one match for a text with nothing to escape; one join
+    # for the query) must not change a byte of what is sent.
+    assert _quote(text) == quote(text, safe="")
+    assert _urlencode(pairs) == urlencode(pairs, quote_via=quote)
+
+
+def test_a_json_body_is_written_as_compact_json() -> None:
+    template = StreamableHttpCallTemplate(url="https://api.example.com/x", http_method="POST", body_field="b")
+    value = {"q": "h\u00e9llo \u2603", "n": [1, 2.5, None, True], "big": 10**30}
+    request = build_request(template, {"b": value})
+    assert request.body == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

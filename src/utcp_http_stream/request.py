@@ -49,6 +49,15 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = "/?%:@!$&'()*+,;=-._~"
 #: How a boolean argument is written (JSON's spelling).
 _BOOL_TEXT = {True: "true", False: "false"}
+#: A body sent as it is (a tuple: ``bytes | bytearray | memoryview`` in an
+#: ``isinstance`` makes a union object on every call).
+_BINARY = (bytes, bytearray, memoryview)
+#: What ``quote(text, safe="")`` leaves as it is (RFC 3986 unreserved).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+#: Compact JSON, as ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)``
+#: writes it, with the encoder made once rather than per call.
+_JSON_BODY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_JSON_TEXT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 @dataclass(slots=True)
@@ -120,7 +129,21 @@ def _structured_text(value: Any) -> str:
     as UTF-8 text, anything else as compact JSON."""
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _JSON_TEXT.encode(value)
+
+
+def _quote(text: str) -> str:
+    """``quote(text, safe="")``: a text with nothing to escape (most
+    arguments: names, numbers, words) is answered by a string method or one
+    match instead of a byte-by-byte pass."""
+    if text.isalnum() and text.isascii():
+        return text
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
+
+
+def _urlencode(pairs: list[tuple[str, str]]) -> str:
+    """``urlencode(pairs, quote_via=quote)`` for text pairs."""
+    return "&".join([f"{_quote(key)}={_quote(value)}" for key, value in pairs])
 
 
 def _path_segment(name: str, value: Any) -> str:
@@ -129,7 +152,7 @@ def _path_segment(name: str, value: Any) -> str:
     text = _scalar(value)
     if text == "":
         raise TemplateError(f"path parameter {name!r} is empty; an empty path segment would change the route")
-    encoded = quote(text, safe="")
+    encoded = _quote(text)
     if encoded in (".", ".."):
         # A bare dot segment would be collapsed by URL normalisation and move
         # the request to another route: send it percent-encoded.
@@ -151,14 +174,14 @@ def _query_pairs(args: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def _encode_body(value: Any, content_type: str) -> tuple[bytes, str]:
     """The body bytes and the Content-Type to send with them."""
-    if isinstance(value, bytes | bytearray | memoryview):
+    if isinstance(value, _BINARY):
         return bytes(value), content_type
     if isinstance(value, str):
         return value.encode("utf-8"), content_type
     media = content_type.split(";", 1)[0].strip().lower()
     if media == _FORM:
         return _form_body(value), content_type
-    body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = _JSON_BODY.encode(value).encode("utf-8")
     # A JSON body under the generic default type is labelled as what it is.
     if media == "application/octet-stream":
         content_type = "application/json"
@@ -169,7 +192,7 @@ def _form_body(value: Any) -> bytes:
     """An ``application/x-www-form-urlencoded`` body: an object's fields,
     like query parameters."""
     if isinstance(value, Mapping):
-        return urlencode(_query_pairs(value), quote_via=quote).encode("ascii")
+        return _urlencode(_query_pairs(value)).encode("ascii")
     raise TemplateError(
         f"content_type is {_FORM} but the body is a {type(value).__name__}; form bodies must be objects"
     )
@@ -530,7 +553,7 @@ def _take_header_fields(names: list[str], remaining: dict[str, Any], headers: di
 
 def _query_suffix(query: str, remaining: dict[str, Any]) -> str:
     """``?`` and the query: the template's own, then the arguments left."""
-    extra = urlencode(_query_pairs(remaining), quote_via=quote) if remaining else ""
+    extra = _urlencode(_query_pairs(remaining)) if remaining else ""
     if extra:
         query = f"{query}&{extra}" if query else extra
     return "?" + query if query else ""
