@@ -3,6 +3,7 @@ move with the machine's load.
 
     python bench/instructions.py                 # seq and concurrent, plugin and raw aiohttp
     python bench/instructions.py --modes conc --calls 4000
+    python bench/instructions.py --modes args    # sequential calls with arguments (path, query, header, JSON body)
 
 Wall-clock ratios on a shared 2-core machine move by 10 % and more between
 runs of the same code (bench/README.md, "Why two measurements of the same
@@ -52,22 +53,26 @@ async def run_client(mode: str, side: str, calls: int, base: str) -> None:
     """The measured process: ``calls`` small JSON calls after the warm-up."""
     import aiohttp
 
-    from bench.targets import raw_small
+    from bench.targets import ARGS, raw_small, raw_small_args
     from utcp_http_stream.protocol import StreamableHttpCommunicationProtocol
     from utcp_http_stream.template import StreamableHttpCallTemplate
 
     url = base + "/json"
     template = StreamableHttpCallTemplate(name="bench", url=url)
+    if mode == "args":
+        template = StreamableHttpCallTemplate(
+            name="bench", url=base + "/items/{id}", http_method="POST", body_field="body", header_fields=["X-Trace"]
+        )
     protocol = StreamableHttpCommunicationProtocol()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
     def one() -> Any:
         if side == "plugin":
-            return protocol.call_tool(None, "bench.small", {}, template)
-        return raw_small(session, url)
+            return protocol.call_tool(None, "bench.small", ARGS if mode == "args" else {}, template)
+        return raw_small_args(session, base) if mode == "args" else raw_small(session, url)
 
     async def run(n: int) -> None:
-        if mode == "seq":
+        if mode in ("seq", "args"):
             for _ in range(n):
                 await one()
         else:
@@ -101,7 +106,9 @@ def per_call(mode: str, side: str, calls: int, base: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--modes", default="seq,conc", help="seq, conc or both (default)")
+    parser.add_argument(
+        "--modes", default="seq,conc", help="seq, conc (default: both) and args (sequential calls with arguments)"
+    )
     parser.add_argument("--calls", type=int, default=2000, help="measured calls per run (a multiple of 200)")
     parser.add_argument("--client", nargs=4, metavar=("MODE", "SIDE", "CALLS", "BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

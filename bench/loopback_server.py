@@ -14,6 +14,8 @@ Endpoints (all GET):
 - ``/sse?n=N`` — N ``text/event-stream`` events shaped like OpenAI chat
   completion deltas, then ``data: [DONE]``.
 - ``/json`` — a small ``application/json`` answer (the per-call overhead case).
+- ``POST /items/{id}`` — the same answer, after reading the request body (a
+  call with arguments: path, query, header and JSON body).
 - ``/pause?ms=50`` — headers at once, then a pause, then one NDJSON item.
 - ``/utcp`` — a UTCP manual naming the endpoints above as tools.
 - ``/stats`` — ``{"connections": n}``: TCP connections accepted so far,
@@ -125,6 +127,11 @@ async def json_handler(request: web.Request) -> web.Response:
     return web.Response(body=SMALL_JSON, content_type="application/json")
 
 
+async def items_handler(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(body=SMALL_JSON, content_type="application/json")
+
+
 async def pause_handler(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await resp.prepare(request)  # StreamResponse sends its headers at once
@@ -163,6 +170,7 @@ def build_app(counter: dict[str, int]) -> web.Application:
     app.router.add_get("/ndjson", ndjson_handler)
     app.router.add_get("/sse", sse_handler)
     app.router.add_get("/json", json_handler)
+    app.router.add_post("/items/{id}", items_handler)
     app.router.add_get("/pause", pause_handler)
     app.router.add_get("/utcp", manual_handler)
     app.router.add_get("/stats", stats)

@@ -216,6 +216,19 @@ async def raw_small(session: aiohttp.ClientSession, url: str) -> Any:
         return json.loads(await resp.read())
 
 
+#: The arguments of a call with arguments (``bench/instructions.py --modes args``),
+#: and what raw aiohttp sends for them.
+ARGS = {"id": "42", "limit": 10, "lang": "en", "X-Trace": "t1", "body": {"q": "hello", "k": 3}}
+
+
+async def raw_small_args(session: aiohttp.ClientSession, base: str) -> Any:
+    async with session.post(
+        base + "/items/42", params={"limit": "10", "lang": "en"}, json={"q": "hello", "k": 3}, headers={"X-Trace": "t1"}
+    ) as resp:
+        resp.raise_for_status()
+        return json.loads(await resp.read())
+
+
 async def raw_big_read(session: aiohttp.ClientSession, url: str) -> int:
     async with session.get(url) as resp:
         resp.raise_for_status()
