@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from utcp.data.call_template import CallTemplate
 from utcp.data.register_manual_response import RegisterManualResult
-from utcp.data.tool import Tool
 from utcp.data.utcp_manual import UtcpManual
 from utcp.interfaces.communication_protocol import CommunicationProtocol
 
 from utcp_http_stream import CALL_TEMPLATE_TYPES
-from utcp_http_stream.arguments import check_arguments
+from utcp_http_stream.arguments import argument_problems, check_arguments
 from utcp_http_stream.documents import discovery_urls, load_document, manual_from_document
 from utcp_http_stream.errors import HttpStreamError
 from utcp_http_stream.manual import ManualParseResult
+from utcp_http_stream.registered import RegisteredTools
 from utcp_http_stream.security import printable_excerpt, redact_url, scrub
 from utcp_http_stream.template import StreamableHttpCallTemplate
 from utcp_http_stream.transport import StreamClient, coerce_template
@@ -40,15 +40,10 @@ def _namespace(tool_name: str) -> str:
     return tool_name.split(".", 1)[0]
 
 
-async def _registered_tool(caller: UtcpClient | None, tool_name: str) -> Tool | None:
-    """The tool as registered (its template before UtcpClient substituted
-    variables, its ``inputs``), through UtcpClient's public config; None when
-    the caller has none (a framework may hand over its own client object) or
-    does not know the tool."""
-    repository = getattr(getattr(caller, "config", None), "tool_repository", None)
-    if repository is None:
-        return None
-    return await repository.get_tool(tool_name)
+def _repository(caller: UtcpClient | None) -> Any:
+    """UtcpClient's tool repository (its public config); None when the caller
+    has none (a framework may hand over its own client object)."""
+    return getattr(getattr(caller, "config", None), "tool_repository", None)
 
 
 class StreamableHttpCommunicationProtocol(CommunicationProtocol):
@@ -60,6 +55,7 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
 
     def __init__(self, **client_options: Any) -> None:
         self.client = StreamClient(**client_options)
+        self._tools = RegisteredTools()
 
     def __repr__(self) -> str:
         return f"<StreamableHttpCommunicationProtocol {self.client!r}>"
@@ -74,6 +70,7 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         the tools of the manual's own type) keeps the tools of either.
         """
         _allow_both_names(manual_call_template)
+        self._tools.forget_manual(manual_call_template.name)
         try:
             parsed = await self._discover(coerce_template(manual_call_template))
         except (HttpStreamError, ValueError) as exc:
@@ -121,13 +118,14 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
         )
 
     async def deregister_manual(self, caller: UtcpClient, manual_call_template: CallTemplate) -> None:
-        """Nothing is held per manual: connections belong to the pool."""
+        """Forget the manual's tools (connections belong to the pool)."""
+        self._tools.forget_manual(manual_call_template.name)
 
     async def call_tool_streaming(
         self, caller: UtcpClient, tool_name: str, tool_args: dict[str, Any], tool_call_template: CallTemplate
     ) -> AsyncGenerator[Any, None]:
         """Yield each decoded item the moment it arrives."""
-        raw = await self._prepare(caller, tool_name, tool_args)
+        raw = await self._prepare(caller, tool_name, tool_args, tool_call_template)
         async with self.client.stream(
             tool_call_template, tool_args, variable_namespace=_namespace(tool_name), raw_template=raw
         ) as response:
@@ -140,23 +138,30 @@ class StreamableHttpCommunicationProtocol(CommunicationProtocol):
     ) -> Any:
         """The aggregated result: bytes, the JSON document, the text, or the
         list of items (ARCHITECTURE section 3)."""
-        raw = None if caller is None else await self._prepare(caller, tool_name, tool_args)
+        raw = None if caller is None else await self._prepare(caller, tool_name, tool_args, tool_call_template)
         return await self.client.call(
             tool_call_template, tool_args, variable_namespace=_namespace(tool_name), raw_template=raw
         )
 
-    async def _prepare(self, caller: UtcpClient | None, tool_name: str, tool_args: Any) -> CallTemplate | None:
-        """One look-up of the registered tool: its arguments are checked
-        against its ``inputs`` (a ``TemplateError`` naming what is wrong,
-        unless the client setting ``validate_arguments`` is off), and its raw
-        template is returned (comparing it with the substituted one tells
-        which values came from variables, hence are secrets)."""
-        tool = await _registered_tool(caller, tool_name)
-        if tool is None:
+    async def _prepare(
+        self, caller: UtcpClient | None, tool_name: str, tool_args: Any, template: Any
+    ) -> CallTemplate | None:
+        """The registered tool (kept from an earlier call when its template
+        is unchanged, :mod:`~utcp_http_stream.registered`): its arguments are
+        checked against its ``inputs`` (a ``TemplateError`` naming what is
+        wrong, unless the client setting ``validate_arguments`` is off), and
+        its raw template is returned (comparing it with the substituted one
+        tells which values came from variables, hence are secrets)."""
+        repository = _repository(caller)
+        if repository is None:
             return None
-        if self.client.settings.validate_arguments:
-            check_arguments(tool_name, tool.inputs.model_dump(by_alias=True, exclude_none=True), tool_args)
-        return tool.tool_call_template
+        tool = await self._tools.get(repository, tool_name, template)
+        if tool is not None and self.client.settings.validate_arguments and argument_problems(tool.inputs, tool_args):
+            # A kept schema may be older than the registered one: a refusal is judged on a fresh look-up.
+            tool = await self._tools.fresh(repository, tool_name, template)
+            if tool is not None:
+                check_arguments(tool_name, tool.inputs, tool_args)
+        return None if tool is None else tool.raw_template
 
     async def close(self) -> None:
         await self.client.close()

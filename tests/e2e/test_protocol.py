@@ -18,7 +18,7 @@ from utcp.data.call_template import CallTemplateSerializer
 from utcp.utcp_client import UtcpClient
 
 from utcp_http_stream import StreamableHttpCommunicationProtocol
-from utcp_http_stream.errors import StreamDecodeError, TemplateError
+from utcp_http_stream.errors import HttpStreamError, StreamDecodeError, TemplateError
 
 CHAT_INPUTS = {
     "type": "object",
@@ -190,6 +190,59 @@ async def test_without_a_caller_or_a_known_tool_the_check_is_skipped(serve):
     finally:
         await protocol.close()
     assert seen == ["/ndjson", "/ndjson"]
+
+
+async def test_a_schema_changed_behind_the_protocols_back_is_the_one_that_judges(serve, utcp_client):
+    # The protocol keeps each tool it called (the repository answers with a deep
+    # copy every time); a tool replaced without a manual (de)registration, under
+    # the very same template, must still be judged by its new inputs.
+    seen: list[str] = []
+    base = await serve(_app(seen))
+    assert (await utcp_client.register_manual(_manual(base, "streamable_http"))).success
+    assert await utcp_client.call_tool("svc.chat", {"prompt": "a"}) == [{"token": "a"}]
+
+    repository = utcp_client.config.tool_repository
+    manual = await repository.get_manual("svc")
+    chat = next(tool for tool in manual.tools if tool.name == "svc.chat")
+    chat.inputs = type(chat.inputs).model_validate(
+        {"type": "object", "properties": {"prompt": {"type": "string"}, "max_tokens": {"type": "string"}},
+         "required": ["prompt", "max_tokens"]}
+    )  # fmt: skip
+    await repository.save_manual(await repository.get_manual_call_template("svc"), manual)
+
+    # refused by the kept schema (integer), accepted by the new one (string)
+    assert await utcp_client.call_tool("svc.chat", {"prompt": "b", "max_tokens": "20"}) == [{"token": "b"}]
+    # from then on the new schema is the one kept (max_tokens is required now)
+    with pytest.raises(TemplateError, match="missing required argument 'max_tokens'"):
+        await utcp_client.call_tool("svc.chat", {"prompt": "c"})
+    assert seen == ["/chat?", "/chat?max_tokens=20"]
+
+
+async def test_a_variables_new_value_is_a_secret_too(serve, monkeypatch):
+    # Calls of one tool reuse its registered template while its variables keep
+    # their values; a new value is a new template, and still scrubbed.
+    async def manual(request: web.Request) -> web.Response:
+        tool = _tool("echo", f"http://{request.host}", "/echo", headers={"X-Api-Key": "${API_KEY}"})
+        return web.json_response({"utcp_version": "1.0.1", "manual_version": "1.0.0", "tools": [tool]})
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(status=500, text=f"bad key {request.headers['X-Api-Key']}")
+
+    app = web.Application()
+    app.router.add_get("/utcp", manual)
+    app.router.add_get("/echo", echo)
+    base = await serve(app)
+    monkeypatch.setenv("svc_API_KEY", "first-secret-1")
+    client = await UtcpClient.create()
+    try:
+        assert (await client.register_manual(_manual(base, "streamable_http"))).success
+        for value in ("first-secret-1", "first-secret-1", "second-secret-2"):
+            monkeypatch.setenv("svc_API_KEY", value)
+            with pytest.raises(HttpStreamError) as failed:
+                await client.call_tool("svc.echo", {})
+            assert "bad key" in str(failed.value) and value not in str(failed.value)
+    finally:
+        await client.close()
 
 
 # -- 4: a forced framing that decodes nothing ----------------------------------------------------------------------
