@@ -52,6 +52,15 @@ def _called(url: str) -> StreamableHttpCallTemplate:
     return StreamableHttpCallTemplate(name="svc.a", url=url)
 
 
+async def _called_once() -> tuple[CountingRepository, RegisteredTools, StreamableHttpCallTemplate]:
+    """A repository with the tool ``svc.a``, and the tools kept after one call of it."""
+    repository = await _repository(_tool("svc.a", "https://api.example.com/a"))
+    tools = RegisteredTools()
+    called = _called("https://api.example.com/a")
+    assert await tools.get(repository, "svc.a", called) is not None
+    return repository, tools, called
+
+
 async def test_a_tool_called_again_with_the_same_template_is_looked_up_once() -> None:
     repository = await _repository(_tool("svc.a", "https://api.example.com/a/${KEY}"))
     tools = RegisteredTools()
@@ -77,20 +86,14 @@ async def test_a_changed_template_or_repository_is_looked_up_again() -> None:
 
 
 async def test_the_kept_template_is_a_copy_of_the_callers() -> None:
-    repository = await _repository(_tool("svc.a", "https://api.example.com/a"))
-    tools = RegisteredTools()
-    template = _called("https://api.example.com/a")
-    await tools.get(repository, "svc.a", template)
+    repository, tools, template = await _called_once()
     template.url = "https://api.example.com/b"  # changed after the call, in place
     await tools.get(repository, "svc.a", template)
     assert repository.lookups == 2
 
 
 async def test_fresh_always_asks_the_repository_and_sees_a_new_schema() -> None:
-    repository = await _repository(_tool("svc.a", "https://api.example.com/a"))
-    tools = RegisteredTools()
-    called = _called("https://api.example.com/a")
-    await tools.get(repository, "svc.a", called)
+    repository, tools, called = await _called_once()
     # the same template registered again with another schema, without the protocol being told
     await _save(repository, "svc", _tool("svc.a", "https://api.example.com/a", {"type": "object", "required": ["n"]}))
     assert (await tools.get(repository, "svc.a", called)).inputs["properties"] == {"q": {"type": "string"}}
@@ -99,11 +102,8 @@ async def test_fresh_always_asks_the_repository_and_sees_a_new_schema() -> None:
 
 
 async def test_an_unknown_or_removed_tool_is_none_and_not_kept() -> None:
-    repository = await _repository(_tool("svc.a", "https://api.example.com/a"))
-    tools = RegisteredTools()
-    called = _called("https://api.example.com/a")
+    repository, tools, called = await _called_once()
     assert await tools.get(repository, "svc.nope", called) is None
-    assert await tools.get(repository, "svc.a", called) is not None
     await repository.inner.remove_manual("svc")
     assert await tools.fresh(repository, "svc.a", called) is None
     assert await tools.get(repository, "svc.a", called) is None  # not answered from what was kept
