@@ -231,6 +231,16 @@ def test_quoting_writes_what_the_standard_library_writes(text: str, pairs: list[
     assert _urlencode(pairs) == urlencode(pairs, quote_via=quote)
 
 
+def test_query_and_form_keys_that_are_not_text_are_written_as_text() -> None:
+    template = StreamableHttpCallTemplate(url="https://api.example.com/x")
+    assert build_request(template, {1: "a b", 2.5: ["x", None, "y"]}).url == "https://api.example.com/x?1=a%20b&2.5=x&2.5=y"
+    form = StreamableHttpCallTemplate(
+        url="https://api.example.com/x", http_method="POST", body_field="b",
+        content_type="application/x-www-form-urlencoded",
+    )  # fmt: skip
+    assert build_request(form, {"b": {7: "v~"}}).body == b"7=v~"
+
+
 def test_a_json_body_is_written_as_compact_json() -> None:
     template = StreamableHttpCallTemplate(url="https://api.example.com/x", http_method="POST", body_field="b")
     value = {"q": "h\u00e9llo \u2603", "n": [1, 2.5, None, True], "big": 10**30}

@@ -165,10 +165,11 @@ def _query_pairs(args: Mapping[str, Any]) -> list[tuple[str, str]]:
     for key, value in args.items():
         if value is None:
             continue
+        name = str(key)  # a caller's mapping may have other keys than text: written as urlencode() would
         if isinstance(value, (list, tuple)):
-            pairs.extend((key, _scalar(item)) for item in value if item is not None)
+            pairs.extend((name, _scalar(item)) for item in value if item is not None)
         else:
-            pairs.append((key, _scalar(value)))
+            pairs.append((name, _scalar(value)))
     return pairs
 
 

@@ -7,7 +7,7 @@ import struct
 
 from utcp_http_stream.decoders.base import ItemDecoder
 
-__all__ = ["BytesDecoder"]
+__all__ = ["BytesDecoder", "cut"]
 
 #: Most chunks cut by one ``struct`` call (bounds the size of a cached format).
 _BLOCK = 64
