@@ -6,7 +6,7 @@ The client under test runs in another process, so its CPU time
 (``time.process_time``) is the client's alone and the server never competes
 with it for the GIL.
 
-Endpoints (all GET):
+Endpoints (GET unless said):
 
 - ``/bytes?n=N`` — N bytes of ``application/octet-stream``, chunked, written
   in 64 KiB pieces.

@@ -82,9 +82,9 @@ def test_command_line_writes_json(tmp_path):
 
 async def test_the_instruction_count_client_runs_both_sides():
     # What bench/instructions.py runs under valgrind, here without it: both
-    # sides, both modes, against the loopback server process.
+    # sides, every mode, against the loopback server process.
     with ServerProcess() as server:
-        for mode in ("seq", "conc"):
+        for mode in ("seq", "conc", "args"):
             for side in instructions.SIDES:
                 await instructions.run_client(mode, side, 200, server.base)
 
