@@ -9,7 +9,8 @@ Wall-clock ratios on a shared 2-core machine move by 10 % and more between
 runs of the same code (bench/README.md, "Why two measurements of the same
 design disagree"). This counts the instructions the client process executes
 (valgrind's cachegrind, no cache simulation), as h2load or a CPU simulator
-would: the same code gives the same count to 0.1 %. Each side runs twice in
+would: two runs of the same code agree to within ~0.7 % (how many answers one
+loop turn finds still varies), raw aiohttp's included. Each side runs twice in
 a fresh process under valgrind, with ``--calls`` calls and with none (both
 after the same 400-call warm-up), and the difference divided by ``--calls`` is
 its cost per call: start-up and imports cancel out. Kernel work is not
