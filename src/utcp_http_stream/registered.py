@@ -75,5 +75,8 @@ class RegisteredTools:
     def forget_manual(self, manual_name: str) -> None:
         """Drop every kept tool of ``manual_name`` (it was registered again or removed)."""
         prefix = manual_name + "."
-        for name in [name for name in self._kept if name.startswith(prefix)]:
-            del self._kept[name]
+        # list(): one step under the GIL, so a call on another thread's loop
+        # that keeps a tool meanwhile cannot break the iteration.
+        for name in list(self._kept):
+            if name.startswith(prefix):
+                self._kept.pop(name, None)
