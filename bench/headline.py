@@ -437,8 +437,9 @@ async def _new_clients(sides: tuple[Side, Side], meter: _Meter) -> None:
 
 
 async def _close_state(side: Side) -> None:
+    """Close a long-lived side's client (a fresh side keeps none between runs)."""
     state, side.state = side.state, None
-    if not side.fresh and state is not None:
+    if state is not None:
         await side.close(state)
 
 

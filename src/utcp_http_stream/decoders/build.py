@@ -97,7 +97,8 @@ def decoder_factory(
             last_event_id=last_event_id,
             events=events,
         )
-    document = json_document(charset, max_item_bytes, on_malformed, select)
+    # Checked above: made here, not through json_document(), which would check again.
+    document = JsonDocument(charset, max_item_bytes, on_malformed, pointer)
     return lambda _id: JsonDecoder(document)
 
 

@@ -27,16 +27,14 @@ def cut(data: bytes, size: int) -> list[bytes]:
     (each a copy; ``len(data) > size``)."""
     full, tail = divmod(len(data), size)
     blocks, rest = divmod(full, _BLOCK)
+    step = size * _BLOCK
     out: list[bytes] = []
-    offset = 0
     if blocks:
         block = _cutter(size, _BLOCK)
-        step = size * _BLOCK
         for offset in range(0, blocks * step, step):
             out += block.unpack_from(data, offset)
-        offset += step
     if rest:
-        out += _cutter(size, rest).unpack_from(data, offset)
+        out += _cutter(size, rest).unpack_from(data, blocks * step)
     if tail:
         out.append(data[full * size :])
     return out
