@@ -246,3 +246,42 @@ def test_a_json_body_is_written_as_compact_json() -> None:
     value = {"q": "h\u00e9llo \u2603", "n": [1, 2.5, None, True], "big": 10**30}
     request = build_request(template, {"b": value})
     assert request.body == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"url": "https://api.example.com/v1/items"},
+        {"url": "https://api.example.com/v1/items?fixed=1&b=%20", "headers": {"X-A": "1", "accept": "text/plain"}},
+        {"url": "https://api.example.com/x", "stream_format": "sse", "header_fields": ["X-Trace"], "body_field": "b"},
+        {"url": "https://api.example.com/x", "auth": {"auth_type": "api_key", "api_key": "k-1", "var_name": "key",
+                                                      "location": "query"}},
+        {"url": "https://api.example.com/x?a=1", "auth": {"auth_type": "api_key", "api_key": "k-2",
+                                                          "var_name": "sid", "location": "cookie"}},
+        {"url": "https://api.example.com/x", "auth": {"auth_type": "basic", "username": "u", "password": "p"}},
+    ],
+)
+def test_a_call_without_arguments_is_the_request_the_template_alone_makes(fields):
+    # With no arguments the request is the one worked out when the template
+    # was compiled: it must equal what the arguments' path assembles from {}.
+    from utcp_http_stream.request import _assemble, _compiled
+
+    template = StreamableHttpCallTemplate.model_validate(fields)
+    url, headers, body = _assemble(template, _compiled(template, None), {})
+    for args in ({}, None):
+        first = build_request(template, args)
+        assert (first.url, first.headers, first.body) == (url, headers, body)
+        first.headers["X-Changed"] = "by the caller"  # each request has its own headers
+        assert "X-Changed" not in build_request(template, args).headers
+
+
+def test_a_call_without_arguments_still_needs_its_path_parameters():
+    with pytest.raises(TemplateError, match="missing path parameter 'item'"):
+        build_request(make(), None)
+
+
+def test_a_template_that_expects_anything_adds_no_accept_header():
+    # No Accept means "anything" (RFC 9110 section 12.5.1); aiohttp still
+    # writes its own "Accept: */*" (tests/e2e/test_request_wire.py).
+    assert "Accept" not in build_request(make(), {"item": 1}).headers
+    assert build_request(make(stream_format="json"), {"item": 1}).headers["Accept"] == "application/json"

@@ -221,6 +221,10 @@ class _Compiled:
     secrets: tuple[str, ...]
     credential_headers: frozenset[str]
     credential_query: frozenset[str]
+    #: The URL and headers of the request made with no arguments (what
+    #: :func:`_assemble` makes of ``{}``, worked out once); None when the URL
+    #: has placeholders, which then need arguments.
+    bare: tuple[str, dict[str, str]] | None = None
 
 
 # What a template's auth adds to every request: ((how, name, value) of its
@@ -278,17 +282,32 @@ def _compile(template: StreamableHttpCallTemplate, namespace: str | None, raw: A
     headers = _checked_headers(template.headers)
     auth, credential_headers, credential_query = _auth_parts(template.auth)
     secrets, private_headers = _provenance(template, raw, headers, query)
-    return _Compiled(
+    compiled = _Compiled(
         origin=origin,
         path=_split_placeholders(parts.path or "/", _PATH_SAFE),
         query=_split_placeholders(query, _QUERY_SAFE),
         headers=headers,
-        accept=None if _get_header(dict(headers), "Accept") is not None else accept_header_for(template.stream_format),
+        accept=_accept(headers, template.stream_format),
         auth=auth,
         secrets=secret_forms((*auth_secrets(template.auth), *secrets)),
         credential_headers=frozenset(credential_headers | private_headers),
         credential_query=credential_query,
     )
+    if len(compiled.path) > 1 or len(compiled.query) > 1:
+        return compiled
+    url, headers_sent, _body = _assemble(template, compiled, {})
+    return replace(compiled, bare=(url, headers_sent))
+
+
+def _accept(headers: tuple[tuple[str, str], ...], stream_format: str) -> str | None:
+    """The Accept header a request adds for the expected framing; None when
+    the template sets its own, or expects anything (``*/*``): no Accept means
+    the same (RFC 9110 section 12.5.1), and aiohttp writes ``Accept: */*`` on
+    the wire anyway, while a header handed to it costs a merge per request."""
+    if _get_header(dict(headers), "Accept") is not None:
+        return None
+    accept = accept_header_for(stream_format)
+    return None if accept == "*/*" else accept
 
 
 def _refuse_placeholders(template: StreamableHttpCallTemplate, namespace: str | None) -> None:
@@ -481,6 +500,29 @@ def build_request(
     unresolved-variable message name the exact variable to set.
     """
     compiled = _compiled(template, variable_namespace, raw_template)
+    bare = None if args else compiled.bare
+    if bare is not None:
+        # No arguments: the request the template alone makes, worked out when compiled.
+        url, headers, body = bare[0], dict(bare[1]), None
+    else:
+        url, headers, body = _assemble(template, compiled, args)
+    # Positional: a class called with keywords costs a dict more per call
+    # (CPython's slot_tp_init), and this one is made on every call.
+    return PreparedRequest(
+        template.http_method,
+        url,
+        headers,
+        body,
+        compiled.secrets,
+        compiled.credential_headers,
+        compiled.credential_query,
+    )
+
+
+def _assemble(
+    template: StreamableHttpCallTemplate, compiled: _Compiled, args: Mapping[str, Any] | None
+) -> tuple[str, dict[str, str], bytes | None]:
+    """The URL, headers and body that ``args`` make on ``compiled``."""
     # 1. path placeholders
     path, query, remaining = _fill_placeholders(template, compiled, args)
     # 2. body, then the static headers (checked when compiled), then 3. header_fields
@@ -494,17 +536,7 @@ def build_request(
         add_auth(name, value, headers, remaining)
     if compiled.accept is not None and (not template.header_fields or _get_header(headers, "Accept") is None):
         headers["Accept"] = compiled.accept
-    # Positional: a class called with keywords costs a dict more per call
-    # (CPython's slot_tp_init), and this one is made on every call.
-    return PreparedRequest(
-        template.http_method,
-        compiled.origin + path + _query_suffix(query, remaining),  # 4. everything else is query
-        headers,
-        body,
-        compiled.secrets,
-        compiled.credential_headers,
-        compiled.credential_query,
-    )
+    return compiled.origin + path + _query_suffix(query, remaining), headers, body  # 4. everything else is query
 
 
 def _fill_placeholders(

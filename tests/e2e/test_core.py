@@ -296,3 +296,24 @@ async def test_raw_bytes_of_an_sse_response(serve):
     async with StreamClient() as client, client.stream({"url": base + "/sse"}) as resp:
         assert resp.framing == "sse"
         assert b"".join([c async for c in resp.iter_bytes()]) == b"id: 1\ndata: a\n\n"
+
+
+@pytest.mark.parametrize(("stream_format", "accept"), [("auto", "*/*"), ("sse", "text/event-stream"),
+                                                       ("json", "application/json")])
+async def test_the_server_sees_the_accept_header_of_the_expected_framing(serve, stream_format, accept):
+    # "auto" adds no header of its own (no Accept means the same): the wire
+    # still carries "Accept: */*", aiohttp's default.
+    async def echo(request):
+        seen = json.dumps({"accept": request.headers.getall("Accept", [])})
+        if stream_format == "sse":
+            return web.Response(text=f"data: {seen}\n\n", content_type="text/event-stream")
+        return web.Response(text=seen, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/accept", echo)
+    base = await serve(app)
+    from utcp_http_stream.transport import StreamClient
+
+    async with StreamClient() as client:
+        result = await client.call({"url": base + "/accept", "stream_format": stream_format})
+    assert result == ([{"accept": [accept]}] if stream_format == "sse" else {"accept": [accept]})
