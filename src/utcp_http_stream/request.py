@@ -245,7 +245,7 @@ def _compiled(template: StreamableHttpCallTemplate, namespace: str | None, raw: 
         tuple(template.headers.items()) if template.headers else (),
         (type(auth), *vars(auth).values()) if auth is not None else None,
         template.stream_format,
-        _raw_key(raw),
+        None if raw is None else _raw_key(raw),
     )
     compiled = _COMPILED.get(key)
     if compiled is None:

@@ -50,6 +50,7 @@ class StreamState:
         "charset",
         "content_type",
         "framing",
+        "has_body",
         "items_yielded",
         "last_event_id",
         "max_item_bytes",
@@ -67,6 +68,8 @@ class StreamState:
         self.charset: str | None = None
         self.content_type: str | None = None
         self.status = 0
+        #: False when the response has no body by definition (HEAD, 204, 304): nothing to decode.
+        self.has_body = method != "HEAD"
         self.items_yielded = 0
         #: Body bytes decoded so far (across reconnections).
         self.body_bytes = 0
@@ -85,6 +88,7 @@ class StreamState:
         ``TemplateError`` when ``select`` cannot apply to what came back
         (``url()`` names the response in that message)."""
         self.status = status
+        self.has_body = self.method != "HEAD" and status not in NO_BODY_STATUS
         self.content_type = content_type
         fmt = self.template.stream_format
         self.framing = framing_for_content_type(content_type) if fmt == "auto" else fmt
@@ -96,10 +100,6 @@ class StreamState:
                 "stream_format to ndjson/sse/json or remove select"
             )
         self._decoder = None  # a fresh parser per response: a partial item before a cut is dropped
-
-    @property
-    def has_body(self) -> bool:
-        return self.method != "HEAD" and self.status not in NO_BODY_STATUS
 
     def resume_headers(self) -> dict[str, str]:
         """Headers a (re)connection sends: ``Last-Event-ID`` once an SSE id

@@ -122,11 +122,14 @@ class Exchange:
         and the server's keep-alive allows it; else drop it."""
         # A server's shorter Keep-Alive was already honoured when the headers
         # arrived (connection.response_class): its connection is not pooled.
-        if self.raw.content.is_eof():
-            self.raw.release()
+        raw = self.raw
+        if raw.content.is_eof():
+            raw.release()
         else:
-            self.raw.close()
-        self._give_slot()
+            raw.close()
+        held, self._held = self._held, None
+        if held is not None:  # _give_slot(), written out: this runs on every call
+            held.give()
 
     def _give_slot(self) -> None:
         held, self._held = self._held, None

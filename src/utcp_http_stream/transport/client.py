@@ -225,7 +225,8 @@ class StreamClient:
         oauth = isinstance(call.template.auth, OAuth2Auth)
         while True:
             try:
-                resume = state.resume_headers()
+                # A first attempt has nothing to resume.
+                resume = state.resume_headers() if state.attempts else None
                 request = call.prepared.with_headers(resume) if resume else call.prepared
                 if oauth:
                     exchange = await self._send_handling_auth(call, request)
@@ -381,7 +382,7 @@ def _prepare(
     raw_template: Any,
 ) -> tuple[StreamableHttpCallTemplate, PreparedRequest]:
     """The template (coerced) and the request it makes with ``args``."""
-    tmpl = coerce_template(template)
+    tmpl = template if type(template) is StreamableHttpCallTemplate else coerce_template(template)
     try:
         prepared = build_request(tmpl, args, variable_namespace=variable_namespace, raw_template=raw_template)
     except HttpStreamError as exc:

@@ -50,7 +50,8 @@ def response_class(keepalive_expiry_ms: int) -> type[aiohttp.ClientResponse]:
         async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
             protocol = connection.protocol
             await super().start(connection)
-            if protocol is not None and not keepalive_allows(self.headers.get("Keep-Alive"), keepalive_expiry_ms):
+            keep_alive = self.headers.get("Keep-Alive")
+            if keep_alive and protocol is not None and not keepalive_allows(keep_alive, keepalive_expiry_ms):
                 if self.connection is None:
                     protocol.close()  # already back in the pool: nothing ran in between, close it now
                 else:
