@@ -133,9 +133,6 @@ class Aggregation:
         """What ``call_tool`` returns (see :func:`aggregate`)."""
         if self._buffer is not None:
             return self._buffer.getvalue()
-        whole = _ONE_VALUE.get(self.framing)  # what aggregate() does first, without its checks
-        if whole is not None:
-            return whole(self._items)
         return aggregate(self.framing, self._items, self.aggregate_mode)
 
     def add(self, size: int) -> None:

@@ -127,9 +127,7 @@ class Exchange:
             raw.release()
         else:
             raw.close()
-        held, self._held = self._held, None
-        if held is not None:  # _give_slot(), written out: this runs on every call
-            held.give()
+        self._give_slot()
 
     def _give_slot(self) -> None:
         held, self._held = self._held, None
