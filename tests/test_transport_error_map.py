@@ -157,6 +157,35 @@ def test_a_dns_failure_could_not_connect_either():
     assert type(error) is StreamInterruptedError and "could not connect" in str(error)
 
 
+def test_an_unreachable_proxy_is_named(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:pw-SENTINEL@proxy.corp:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    key = ConnectionKey("proxy.corp", 3128, False, True, None, None, None)
+    exc = aiohttp.ClientProxyConnectionError(key, ConnectionRefusedError(111, "Connect call failed"))
+    error = error_map().translate(exc)
+    assert type(error) is StreamInterruptedError and error.items_yielded == 0
+    message = str(error)
+    assert message.startswith(f"could not connect to the proxy http://proxy.corp:3128 that HTTPS_PROXY names for {URL}")
+    assert "trust_env" in message and "is the server running" not in message and "SENTINEL" not in message
+
+
+@pytest.mark.parametrize(
+    ("status", "words"), [(407, "wants credentials"), (403, "would not open a tunnel to api.example.org")]
+)
+def test_a_proxy_refusing_the_tunnel_is_its_status_said_of_the_proxy(monkeypatch, status, words):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    info = RequestInfo(YURL(URL), "CONNECT", CIMultiDictProxy(CIMultiDict()))
+    exc = aiohttp.ClientHttpProxyError(info, (), status=status, message="Nope")
+    error = error_map().translate(exc)
+    assert type(error) is HttpStatusError and error.status == status and error.url == URL
+    came_from = "the answer came from the proxy http://proxy.corp:3128 (HTTPS_PROXY), not from the tool's server"
+    assert came_from in str(error)
+    assert words in str(error)
+
+
 def test_server_disconnected_before_the_headers():
     error = error_map(phase="connect").translate(aiohttp.ServerDisconnectedError())
     assert type(error) is StreamInterruptedError and error.items_yielded == 0

@@ -13,17 +13,20 @@ from __future__ import annotations
 import logging
 import zlib
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from utcp_http_stream.decompress import CorruptEncoding, TruncatedEncoding
 from utcp_http_stream.errors import (
+    HttpStatusError,
     HttpStreamError,
     StreamDecodeError,
     StreamInterruptedError,
     StreamTimeoutError,
     TemplateError,
 )
+from utcp_http_stream.proxies import env_proxy, proxy_variable
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import printable_excerpt, scrub_error
@@ -134,6 +137,8 @@ class ErrorMap(Deadline):
 
     def _request_error(self, exc: Exception) -> HttpStreamError | None:
         """aiohttp's and the OS's failures (in this order: the most specific first)."""
+        if isinstance(exc, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
+            return self._proxy_error(exc)
         if isinstance(exc, aiohttp.ClientConnectorError):
             return StreamInterruptedError(
                 f"could not connect to {self.url}: {reason(exc.os_error)}; is the server running and reachable?", 0
@@ -148,6 +153,28 @@ class ErrorMap(Deadline):
         if isinstance(exc, (ValueError, UnicodeError)):  # aiohttp refusing a URL or header it was given
             return TemplateError(f"the request to {self.url} could not be made: {reason(exc)}")
         return None
+
+    def _proxy_error(self, exc: aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError) -> HttpStreamError:
+        """The environment's proxy (``trust_env``) could not be reached, or
+        refused to open the tunnel: said of the proxy, not of the tool's server."""
+        variable = proxy_variable(self.url)
+        proxy = env_proxy(self.url) or "the proxy"
+        if isinstance(exc, aiohttp.ClientProxyConnectionError):
+            return StreamInterruptedError(
+                f"could not connect to the proxy {proxy} that {variable} names for {self.url}: "
+                f"{reason(exc.os_error)}; is the proxy running? Correct {variable}, add the host to NO_PROXY, or "
+                "turn the trust_env client setting off",
+                0,
+            )
+        if exc.status == 407:
+            advice = (f"the answer came from the proxy {proxy} ({variable}), not from the tool's server: the proxy "
+                      f"wants credentials it was not given or did not accept; put them in {variable} as "
+                      "http://user:password@host:port")
+        else:
+            advice = (f"the answer came from the proxy {proxy} ({variable}), not from the tool's server: the proxy "
+                      f"would not open a tunnel to {urlsplit(self.url).netloc.rpartition('@')[2]}; check the "
+                      "proxy's rules for this host, or add it to NO_PROXY")
+        return HttpStatusError(exc.status, printable_excerpt(exc.message or "", 100), self.url, advice)
 
     def interrupted(self, exc: BaseException) -> StreamInterruptedError:
         why = reason(exc)

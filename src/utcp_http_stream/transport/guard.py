@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import urllib.request
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ import aiohttp
 
 from utcp_http_stream.errors import InsecureUrlError
 from utcp_http_stream.hosts import canonical_host, check_connect_address
+from utcp_http_stream.proxies import env_proxy
 
 __all__ = ["Attempt", "ConnectGuard", "connecting"]
 
@@ -100,11 +100,7 @@ class ConnectGuard:
 def _via_proxy(url: str, trust_env: bool) -> bool:
     """True when the environment's proxy settings send ``url`` through a
     proxy (then the proxy's address is what is connected to: not judged)."""
-    if not trust_env:
-        return False
-    parts = urlsplit(url)
-    proxy = urllib.request.getproxies().get(parts.scheme.lower())
-    return bool(proxy) and not urllib.request.proxy_bypass(parts.hostname or "")
+    return trust_env and env_proxy(url) is not None
 
 
 class connecting(Attempt):

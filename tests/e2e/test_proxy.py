@@ -1,0 +1,226 @@
+"""Through a real forward proxy (``tests/proxy_server.py``), as behind a
+corporate or developer proxy: ``trust_env`` on, ``HTTPS_PROXY`` set.
+
+The tool's server is HTTPS on 127.0.0.1 named ``evil.example``; only the
+proxy knows that name's address (its own table), so the client never looks
+it up, and nothing leaves the machine. The client runs with the address rule
+on (``allow_local_addresses`` off) unless a test says otherwise: the proxy the
+user configured is not judged by it, the tool's host is not reachable
+around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.hostile import HostileHttps, fake_dns, hostile_client, https_app, lookups, make_ca, manual
+from tests.proxy_server import ForwardProxy
+from utcp_http_stream import HttpStatusError, StreamInterruptedError
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    fake_dns(monkeypatch)
+    lookups.clear()
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("UTCP_HTTP_STREAM_TRUST_ENV", "1")
+    return make_ca(tmp_path)
+
+
+class Origin:
+    """The tool's HTTPS server: a manual, a JSON tool and an SSE tool that
+    sends one event, then waits for ``go`` before the rest."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+        self.last_event_ids: list[str | None] = []
+        self.server: HostileHttps | None = None
+
+    def base(self) -> str:
+        assert self.server is not None
+        return self.server.url("evil.example")
+
+    async def manual(self, request: web.Request) -> web.Response:
+        def tool(name: str, path: str, **extra: Any) -> dict[str, Any]:
+            return {"name": name, "description": name, "inputs": {"type": "object", "properties": {}},
+                    "tool_call_template": {"call_template_type": "streamable_http", "url": self.base() + path,
+                                           **extra}}
+
+        return web.json_response({"utcp_version": "1.0.1", "manual_version": "1.0.0",
+                                  "tools": [tool("data", "/data"), tool("events", "/events"),
+                                            tool("resumable", "/events",
+                                                 reconnect={"max_attempts": 2, "initial_delay_ms": 10})]})
+
+    async def data(self, request: web.Request) -> web.Response:
+        seen = request.headers.get("Proxy-Authorization")
+        return web.json_response({"host": request.host, "proxy_authorization": seen})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """``first`` (id 1), then, once ``go`` is set, ``item 2`` and ``item 3``;
+        a request resuming after id 1 gets the last two at once."""
+        resumed = request.headers.get("Last-Event-ID")
+        self.last_event_ids.append(resumed)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError):  # a cut tunnel leaves this one nobody to write to
+            if resumed != "1":
+                await response.write(b"id: 1\ndata: first\n\n")
+                await self.go.wait()
+            for n in (2, 3):
+                await response.write(f"id: {n}\ndata: item {n}\n\n".encode())
+        return response
+
+
+@pytest.fixture
+async def origin(env) -> AsyncIterator[Origin]:
+    site = Origin()
+    app = https_app({"/utcp": site.manual, "/data": site.data, "/events": site.events})
+    site.server = await HostileHttps(app, env[0]).start()
+    yield site
+    site.go.set()
+    await site.server.stop()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[ForwardProxy]:
+    running = await ForwardProxy(hosts={"evil.example": "127.0.0.1", "127.0.0.1": "127.0.0.1"}).start()
+    yield running
+    await running.stop()
+
+
+async def test_a_tool_is_discovered_and_called_through_the_proxy(env, origin, proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        result = await client.call_tool("evil.data", {})
+    assert result == {"host": f"evil.example:{origin.server.port}", "proxy_authorization": None}
+    assert proxy.requests == [f"CONNECT evil.example:{origin.server.port}"] * proxy.tunnels
+    assert "evil.example" not in lookups  # the proxy resolved it, not the client
+
+
+async def test_a_stream_through_the_proxy_yields_each_item_as_it_arrives(env, origin, proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    items: list[Any] = []
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        async for item in client.call_tool_streaming("evil.events", {}):
+            items.append(item)
+            origin.go.set()  # the rest is sent only once the first item is here
+    assert items == ["first", "item 2", "item 3"]
+
+
+async def test_proxy_credentials_from_the_environment_reach_only_the_proxy(env, origin, proxy, monkeypatch):
+    proxy.credentials = ("agent", "pw-SENTINEL")
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url_with("agent", "pw-SENTINEL"))
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        result = await client.call_tool("evil.data", {})
+    assert result["proxy_authorization"] is None  # inside the tunnel: the tool's server never sees them
+    assert proxy.authorizations and set(proxy.authorizations) == {"Basic YWdlbnQ6cHctU0VOVElORUw="}
+
+
+@pytest.mark.parametrize("given", [None, ("agent", "wrong-SENTINEL")])
+async def test_a_proxy_that_wants_credentials_is_named_not_the_tools_server(env, origin, proxy, monkeypatch, given):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url if given is None else proxy.url_with(*given))
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        proxy.credentials = ("agent", "right")
+        proxy.cut()  # the next call opens a new tunnel, which the proxy now guards
+        with pytest.raises(HttpStatusError) as caught:
+            await client.call_tool("evil.data", {})
+        registered = await client.register_manual(manual(origin.base() + "/utcp", name="again"))
+    message = str(caught.value)
+    assert caught.value.status == 407
+    assert f"the proxy {proxy.url} (HTTPS_PROXY)" in message and "not from the tool's server" in message
+    assert "http://user:password@host:port" in message and "SENTINEL" not in message
+    assert not registered.success and f"the proxy {proxy.url}" in registered.errors[0]
+
+
+async def test_a_proxy_that_refuses_the_host_is_named(env, origin, proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        proxy.refused = frozenset({"evil.example"})
+        proxy.cut()
+        with pytest.raises(HttpStatusError) as caught:
+            await client.call_tool("evil.data", {})
+    assert caught.value.status == 403
+    assert f"would not open a tunnel to evil.example:{origin.server.port}" in str(caught.value)
+    assert "NO_PROXY" in str(caught.value)
+
+
+async def test_an_unreachable_proxy_is_named_not_the_tools_server(env, origin, proxy, monkeypatch, free_port):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url_with("agent", "pw-SENTINEL"))
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        monkeypatch.setenv("HTTPS_PROXY", f"http://agent:pw-SENTINEL@127.0.0.1:{free_port}")
+        with pytest.raises(StreamInterruptedError) as caught:
+            await client.call_tool("evil.data", {})
+    message = str(caught.value)
+    assert caught.value.items_yielded == 0
+    assert f"could not connect to the proxy http://127.0.0.1:{free_port} that HTTPS_PROXY names" in message
+    assert "is the server running" not in message and "SENTINEL" not in message
+
+
+async def test_a_cut_tunnel_resumes_the_sse_stream_through_a_new_one(env, origin, proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    items: list[Any] = []
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        tunnels = proxy.tunnels
+        async for item in client.call_tool_streaming("evil.resumable", {}):
+            items.append(item)
+            if len(items) == 1:
+                proxy.cut()  # the proxy's idle limit, or a restart
+    assert items == ["first", "item 2", "item 3"]
+    assert origin.last_event_ids == [None, "1"]
+    assert proxy.tunnels > tunnels
+
+
+async def test_no_proxy_sends_the_host_direct_and_the_address_rule_judges_it_again(env, origin, proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "evil.example")
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        registered = await client.register_manual(manual(origin.base() + "/utcp"))
+    assert not registered.success and "leads to a loopback" in registered.errors[0]
+    assert proxy.requests == [] and "evil.example" in lookups
+
+
+async def test_without_trust_env_the_environment_proxy_is_not_used(env, origin, proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setenv("UTCP_HTTP_STREAM_TRUST_ENV", "0")
+    async with hostile_client(monkeypatch, env[1], allow_local=True) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        result = await client.call_tool("evil.data", {})
+    assert result["host"] == f"evil.example:{origin.server.port}"
+    assert proxy.requests == []
+
+
+async def test_plain_http_to_loopback_goes_through_the_http_proxy(env, proxy, monkeypatch, serve):
+    async def data(request: web.Request) -> web.Response:
+        return web.json_response({"path": request.path_qs})
+
+    async def utcp(request: web.Request) -> web.Response:
+        tool = {"name": "data", "description": "data", "inputs": {"type": "object", "properties": {}},
+                "tool_call_template": {"call_template_type": "streamable_http", "url": f"http://{request.host}/data"}}
+        return web.json_response({"utcp_version": "1.0.1", "manual_version": "1.0.0", "tools": [tool]})
+
+    app = web.Application()
+    app.router.add_get("/data", data)
+    app.router.add_get("/utcp", utcp)
+    base = await serve(app)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(base + "/utcp", name="local"))
+        assert await client.call_tool("local.data", {"q": "a b"}) == {"path": "/data?q=a%20b"}
+    assert proxy.requests[0] == f"GET {base}/utcp"

@@ -1,0 +1,45 @@
+"""proxies: which proxy the environment names for a URL, printable (no
+credentials), by the stdlib's rule that aiohttp's ``trust_env`` follows."""
+
+from __future__ import annotations
+
+import pytest
+
+from utcp_http_stream.proxies import env_proxy, proxy_variable
+
+
+@pytest.fixture(autouse=True)
+def no_proxies(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_no_proxy_variable_means_no_proxy():
+    assert env_proxy("https://api.example.org/x") is None
+
+
+def test_the_proxy_for_the_urls_scheme_without_its_credentials(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://agent:pw@proxy.corp:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://plain.corp:8080")
+    assert env_proxy("https://api.example.org/x") == "http://proxy.corp:3128"
+    assert env_proxy("http://127.0.0.1:9/x") == "http://plain.corp:8080"
+
+
+def test_no_proxy_covers_a_host_and_its_subdomains(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", "example.org,localhost")
+    assert env_proxy("https://api.example.org/x") is None
+    assert env_proxy("https://api.example.com/x") == "http://proxy.corp:3128"
+
+
+def test_a_proxy_without_scheme_or_port_and_an_ipv6_proxy(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "proxy.corp")
+    assert env_proxy("https://api.example.org/") == "http://proxy.corp"
+    monkeypatch.setenv("HTTPS_PROXY", "http://[::1]:3128")
+    assert env_proxy("https://api.example.org/") == "http://[::1]:3128"
+
+
+def test_the_variable_named_in_messages():
+    assert proxy_variable("https://a.example/") == "HTTPS_PROXY"
+    assert proxy_variable("http://127.0.0.1/") == "HTTP_PROXY"
