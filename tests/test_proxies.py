@@ -22,22 +22,27 @@ def test_no_proxy_variable_means_no_proxy():
 def test_the_proxy_for_the_urls_scheme_without_its_credentials(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://agent:pw@proxy.corp:3128")
     monkeypatch.setenv("HTTP_PROXY", "http://plain.corp:8080")
-    assert env_proxy("https://api.example.org/x") == "http://proxy.corp:3128"
-    assert env_proxy("http://127.0.0.1:9/x") == "http://plain.corp:8080"
+    assert env_proxy("https://api.example.org/x") == ("http://proxy.corp:3128", "agent", "pw")
+    assert env_proxy("http://127.0.0.1:9/x") == ("http://plain.corp:8080", None, None)
+
+
+def test_credentials_are_percent_decoded(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://dom%5Cagent:p%40ss%3Aword@proxy.corp:3128")
+    assert env_proxy("https://api.example.org/x") == ("http://proxy.corp:3128", "dom\\agent", "p@ss:word")
 
 
 def test_no_proxy_covers_a_host_and_its_subdomains(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
     monkeypatch.setenv("NO_PROXY", "example.org,localhost")
     assert env_proxy("https://api.example.org/x") is None
-    assert env_proxy("https://api.example.com/x") == "http://proxy.corp:3128"
+    assert env_proxy("https://api.example.com/x").url == "http://proxy.corp:3128"
 
 
 def test_a_proxy_without_scheme_or_port_and_an_ipv6_proxy(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "proxy.corp")
-    assert env_proxy("https://api.example.org/") == "http://proxy.corp"
+    assert env_proxy("https://api.example.org/").url == "http://proxy.corp"
     monkeypatch.setenv("HTTPS_PROXY", "http://[::1]:3128")
-    assert env_proxy("https://api.example.org/") == "http://[::1]:3128"
+    assert env_proxy("https://api.example.org/").url == "http://[::1]:3128"
 
 
 def test_the_variable_named_in_messages():

@@ -1,26 +1,37 @@
 """Which proxy the environment sends a URL through. Pure: reads the
 environment, never the network.
 
-With the ``trust_env`` client setting, aiohttp sends a request through the
-proxy that ``HTTP_PROXY`` / ``HTTPS_PROXY`` names for the URL's scheme,
-unless ``NO_PROXY`` covers its host (the stdlib's rule, which aiohttp uses).
-The address guard needs to know whether that happens (the proxy, not the
-tool's host, is then what is connected to), and error messages name the
-proxy, without its credentials, so that a proxy's refusal is not blamed on
-the tool's server.
+With the ``trust_env`` client setting on, a request goes through the proxy
+that ``HTTP_PROXY`` / ``HTTPS_PROXY`` names for its URL's scheme, unless
+``NO_PROXY`` covers its host: the stdlib's rule (``urllib.request``), which
+is also aiohttp's. The plugin applies it itself, per request, rather than
+through aiohttp's ``trust_env``: that one also sends ``~/.netrc`` passwords to
+whatever host a manual names, and fails every call whose template sets its
+own Authorization header for such a host. The address guard uses the same
+answer (through a proxy, the proxy is what is connected to), and error
+messages name the proxy by :attr:`EnvProxy.url`, which has no credentials.
 """
 
 from __future__ import annotations
 
 import urllib.request
-from urllib.parse import urlsplit
+from typing import NamedTuple
+from urllib.parse import unquote, urlsplit
 
-__all__ = ["env_proxy", "proxy_variable"]
+__all__ = ["EnvProxy", "env_proxy", "proxy_variable"]
 
 
-def env_proxy(url: str) -> str | None:
-    """The proxy the environment names for ``url`` as ``scheme://host:port``
-    (credentials left out), or None when no proxy applies to it."""
+class EnvProxy(NamedTuple):
+    """A proxy from the environment: its URL without credentials, and the
+    credentials its URL carried (percent-decoded; None when it had none)."""
+
+    url: str
+    user: str | None = None
+    password: str | None = None
+
+
+def env_proxy(url: str) -> EnvProxy | None:
+    """The proxy the environment names for ``url``, or None when none applies."""
     parts = urlsplit(url)
     proxy = urllib.request.getproxies().get(parts.scheme.lower())
     if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
@@ -30,7 +41,9 @@ def env_proxy(url: str) -> str | None:
     if ":" in host:
         host = f"[{host}]"
     port = f":{proxy_parts.port}" if proxy_parts.port else ""
-    return f"{proxy_parts.scheme}://{host}{port}"
+    user = unquote(proxy_parts.username) if proxy_parts.username is not None else None
+    password = unquote(proxy_parts.password) if proxy_parts.password is not None else None
+    return EnvProxy(f"{proxy_parts.scheme}://{host}{port}", user, password)
 
 
 def proxy_variable(url: str) -> str:

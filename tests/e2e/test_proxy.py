@@ -58,12 +58,16 @@ class Origin:
 
         return web.json_response({"utcp_version": "1.0.1", "manual_version": "1.0.0",
                                   "tools": [tool("data", "/data"), tool("events", "/events"),
+                                            tool("keyed", "/data", auth={
+                                                "auth_type": "api_key", "api_key": "Bearer tok-1",
+                                                "var_name": "Authorization", "location": "header"}),
                                             tool("resumable", "/events",
                                                  reconnect={"max_attempts": 2, "initial_delay_ms": 10})]})
 
     async def data(self, request: web.Request) -> web.Response:
         seen = request.headers.get("Proxy-Authorization")
-        return web.json_response({"host": request.host, "proxy_authorization": seen})
+        return web.json_response({"host": request.host, "proxy_authorization": seen,
+                                  "authorization": request.headers.get("Authorization")})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """``first`` (id 1), then, once ``go`` is set, ``item 2`` and ``item 3``;
@@ -103,7 +107,7 @@ async def test_a_tool_is_discovered_and_called_through_the_proxy(env, origin, pr
     async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
         await client.register_manual(manual(origin.base() + "/utcp"))
         result = await client.call_tool("evil.data", {})
-    assert result == {"host": f"evil.example:{origin.server.port}", "proxy_authorization": None}
+    assert result == {"host": f"evil.example:{origin.server.port}", "proxy_authorization": None, "authorization": None}
     assert proxy.requests == [f"CONNECT evil.example:{origin.server.port}"] * proxy.tunnels
     assert "evil.example" not in lookups  # the proxy resolved it, not the client
 
@@ -224,3 +228,21 @@ async def test_plain_http_to_loopback_goes_through_the_http_proxy(env, proxy, mo
         await client.register_manual(manual(base + "/utcp", name="local"))
         assert await client.call_tool("local.data", {"q": "a b"}) == {"path": "/data?q=a%20b"}
     assert proxy.requests[0] == f"GET {base}/utcp"
+
+
+async def test_trust_env_never_sends_netrc_passwords(env, origin, proxy, monkeypatch, tmp_path):
+    """``trust_env`` means the proxy variables. aiohttp's own would also send
+    ``~/.netrc`` passwords to any host a manual names, and fail every call
+    whose template sets its own Authorization for such a host."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine evil.example login me password netrc-SENTINEL\n"
+                     "machine 127.0.0.1 login me password netrc-SENTINEL\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        plain = await client.call_tool("evil.data", {})
+        keyed = await client.call_tool("evil.keyed", {})
+    assert plain["authorization"] is None and keyed["authorization"] == "Bearer tok-1"
+    assert set(proxy.authorizations) == {None}

@@ -29,7 +29,7 @@ from utcp_http_stream.security import redact_url
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.template import StreamableHttpCallTemplate, format_validation_error
 from utcp_http_stream.transport.call import Call, Exchange, status_error
-from utcp_http_stream.transport.connection import make_session
+from utcp_http_stream.transport.connection import DIRECT, make_session, proxy_for
 from utcp_http_stream.transport.error_map import finish
 from utcp_http_stream.transport.guard import connecting
 from utcp_http_stream.transport.limits import LimitsCache
@@ -76,7 +76,7 @@ class StreamClient:
     event loop, created on first use and closed by :meth:`close` (see
     :mod:`~utcp_http_stream.transport.sessions`). Cookies are never stored
     between calls, and proxy settings from the environment are ignored
-    unless ``trust_env`` is set.
+    unless ``trust_env`` is set (then only they: ``~/.netrc`` never is).
     """
 
     def __init__(
@@ -312,13 +312,14 @@ class StreamClient:
         errors.follow(request)
         pool: LoopPool = call.pool
         try:
+            proxy, proxy_auth = proxy_for(request.url) if call.settings.trust_env else DIRECT
             held = pool.acquire_now()
             if held is None:
                 errors.phase = "pool"
                 held = await pool.acquire(request.url, call.pool_wait)
             try:
                 errors.phase = "connect"
-                with connecting(request.url, call.settings.trust_env) as attempt:
+                with connecting(request.url, proxy is not None) as attempt:
                     try:
                         with pool.timer.wait(call.header_wait()):
                             raw = await pool.session.request(
@@ -327,6 +328,8 @@ class StreamClient:
                                 headers=request.headers,
                                 data=request.body,
                                 allow_redirects=False,
+                                proxy=proxy,
+                                proxy_auth=proxy_auth,
                             )
                     finally:
                         errors.reused = not attempt.fresh

@@ -1,5 +1,6 @@
 """Making a pooled session: the connector, TLS, the address guard on every
-new connection, and the plugin-side content decoding."""
+new connection, the plugin-side content decoding, and the environment's
+proxy per request."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import aiohttp
 from yarl import URL
 
 from utcp_http_stream.decompress import accept_encoding
+from utcp_http_stream.proxies import env_proxy
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.transport.call import keepalive_allows
 from utcp_http_stream.transport.guard import ConnectGuard
 
-__all__ = ["make_session", "response_class"]
+__all__ = ["DIRECT", "make_session", "proxy_for", "response_class"]
 
 # Every limit is enforced by this package (the pool wait and the header wait
 # in the client, idle and total per body read in transport.body): aiohttp's
@@ -76,7 +78,10 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=_NoCookies(),
-        trust_env=settings.trust_env,
+        # Never aiohttp's trust_env: it would send ~/.netrc passwords to any
+        # host a manual names. The environment's proxy is applied per request
+        # (proxy_for), when the client's trust_env setting is on.
+        trust_env=False,
         timeout=_NO_AIOHTTP_TIMEOUT,
         response_class=response_class(settings.keepalive_expiry),
         # Content decoding is the plugin's (decompress.py): bounded pieces,
@@ -84,3 +89,18 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
         auto_decompress=False,
         headers={"Accept-Encoding": accept_encoding()},
     )
+
+
+#: ``(proxy, proxy_auth)`` for a request sent directly.
+DIRECT: tuple[None, None] = (None, None)
+
+
+def proxy_for(url: str) -> tuple[str, aiohttp.BasicAuth | None] | tuple[None, None]:
+    """``session.request``'s ``proxy`` and ``proxy_auth`` for ``url``: the
+    environment's proxy (:func:`utcp_http_stream.proxies.env_proxy`), or
+    :data:`DIRECT`."""
+    proxy = env_proxy(url)
+    if proxy is None:
+        return DIRECT
+    auth = aiohttp.BasicAuth(proxy.user, proxy.password or "") if proxy.user is not None else None
+    return proxy.url, auth

@@ -158,7 +158,8 @@ class ErrorMap(Deadline):
         """The environment's proxy (``trust_env``) could not be reached, or
         refused to open the tunnel: said of the proxy, not of the tool's server."""
         variable = proxy_variable(self.url)
-        proxy = env_proxy(self.url) or "the proxy"
+        found = env_proxy(self.url)
+        proxy = found.url if found is not None else "the proxy"
         if isinstance(exc, aiohttp.ClientProxyConnectionError):
             return StreamInterruptedError(
                 f"could not connect to the proxy {proxy} that {variable} names for {self.url}: "

@@ -23,7 +23,6 @@ import aiohttp
 
 from utcp_http_stream.errors import InsecureUrlError
 from utcp_http_stream.hosts import canonical_host, check_connect_address
-from utcp_http_stream.proxies import env_proxy
 
 __all__ = ["Attempt", "ConnectGuard", "connecting"]
 
@@ -35,11 +34,12 @@ class Attempt:
     are judged as (worked out only when a new connection is made), and
     whether one was (``fresh``; false means a pooled connection was reused)."""
 
-    __slots__ = ("_host", "fresh", "refusal", "trust_env", "url")
+    __slots__ = ("_host", "fresh", "proxied", "refusal", "url")
 
-    def __init__(self, url: str, trust_env: bool = False) -> None:
+    def __init__(self, url: str, proxied: bool = False) -> None:
         self.url = url
-        self.trust_env = trust_env
+        #: The request goes through a proxy: its address, not the URL's host's, is connected to.
+        self.proxied = proxied
         self.fresh = False
         self.refusal: InsecureUrlError | None = None
         self._host: str | None = None
@@ -52,12 +52,6 @@ class Attempt:
             except ValueError:
                 self._host = ""
         return self._host
-
-    @property
-    def judged(self) -> bool:
-        """False when the environment's proxy carries this request (then the
-        proxy's address is what is connected to)."""
-        return not _via_proxy(self.url, self.trust_env)
 
 
 _ATTEMPT: ContextVar[Attempt | None] = ContextVar("utcp_http_stream_attempt", default=None)
@@ -86,7 +80,7 @@ class ConnectGuard:
         attempt = _ATTEMPT.get()
         if attempt is not None:
             attempt.fresh = True
-        if attempt is None or attempt.judged:
+        if attempt is None or not attempt.proxied:
             try:
                 check_connect_address(attempt.host if attempt else "", str(address[0]), self.allow_local)
             except InsecureUrlError as exc:
@@ -97,15 +91,10 @@ class ConnectGuard:
         return socket.socket(family=family, type=type_, proto=proto)
 
 
-def _via_proxy(url: str, trust_env: bool) -> bool:
-    """True when the environment's proxy settings send ``url`` through a
-    proxy (then the proxy's address is what is connected to: not judged)."""
-    return trust_env and env_proxy(url) is not None
-
-
 class connecting(Attempt):
     """``with connecting(url) as attempt:`` judges the connections made
-    inside the block as made for ``url``'s host; ``attempt.fresh`` then says
+    inside the block as made for ``url``'s host (none when ``proxied``: the
+    proxy the user configured is what is connected to); ``attempt.fresh`` then says
     whether one was made. A connection failure caused by the address rule
     is raised as the rule's ``InsecureUrlError`` (one message, open port or
     closed). A class, not a generator, and its own :class:`Attempt`: it runs
