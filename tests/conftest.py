@@ -1,12 +1,19 @@
 """Shared fixtures: real aiohttp servers on 127.0.0.1 and UtcpClients that are
-always closed. No mocked HTTP anywhere."""
+always closed. No mocked HTTP anywhere.
+
+The end-to-end tests and the transport's run twice: on asyncio's own event
+loop and on uvloop's, the loop uvicorn picks when it is installed (an agent
+served by uvicorn calls its tools on it). Everything else runs on asyncio's.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -15,6 +22,23 @@ from aiohttp.test_utils import TestServer
 from utcp_http_stream.auth import TOKEN_CACHE
 
 ServeFn = Callable[[web.Application], Awaitable[str]]
+
+_TESTS = Path(__file__).parent
+#: The event loops the end-to-end and transport tests run on.
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+try:
+    import uvloop
+except ImportError:  # not on Windows: those tests run on asyncio's loop only
+    pass
+else:
+    LOOPS["uvloop"] = uvloop.new_event_loop
+
+
+def pytest_asyncio_loop_factories(config, item) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    path = Path(str(item.path))
+    if path.parent == _TESTS / "e2e" or path.name.startswith("test_transport_"):
+        return LOOPS
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture

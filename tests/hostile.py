@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp.abc
 import aiohttp.connector
-import aiohttp.resolver
 import pytest
 import trustme
 from aiohttp import web
@@ -37,18 +37,20 @@ _CERT_NAMES = [*sorted(FAKE_NAMES), "localhost", "127.0.0.1", "::1"]
 lookups: list[str] = []
 
 
-def fake_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Resolve ``FAKE_NAMES`` to 127.0.0.1 and refuse every other lookup.
+def fake_dns(monkeypatch: pytest.MonkeyPatch, names: frozenset[str] = FAKE_NAMES) -> None:
+    """Resolve ``names`` to 127.0.0.1 and refuse every other lookup.
 
-    aiohttp's threaded resolver calls ``socket.getaddrinfo``; an aiodns
-    resolver would not, so the connector is pinned to the threaded one.
+    Both ways a name is looked up in the test process go through the table:
+    ``socket.getaddrinfo``, and aiohttp's resolver, replaced by one that asks
+    the patched ``getaddrinfo`` (aiohttp's threaded resolver goes through
+    the event loop, and uvloop's does not call ``socket.getaddrinfo``).
     """
     real = socket.getaddrinfo
 
     def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0):
         name = host.decode() if isinstance(host, bytes) else str(host)
         lookups.append(name)
-        if name in FAKE_NAMES:
+        if name in names:
             return real("127.0.0.1", port, socket.AF_INET, type, proto, flags)
         if name == "localhost":
             return real("127.0.0.1", port, socket.AF_INET, type, proto, flags)
@@ -59,7 +61,28 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(name, port, family, type, proto, flags | socket.AI_NUMERICHOST)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(aiohttp.connector, "DefaultResolver", aiohttp.resolver.ThreadedResolver)
+    monkeypatch.setattr(aiohttp.connector, "DefaultResolver", _TableResolver)
+
+
+class _TableResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver interface over the patched ``socket.getaddrinfo``
+    (numeric answers only: it never blocks, so no thread is needed)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # aiohttp passes loop=
+        pass
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+        return [
+            aiohttp.abc.ResolveResult(hostname=host, host=str(address[0]), port=int(address[1]), family=found,
+                                      proto=proto, flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+            for found, _type, proto, _name, address in infos
+        ]
+
+    async def close(self) -> None:
+        return None
 
 
 def make_ca(tmp_path: Path) -> tuple[trustme.CA, str]:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
+from tests.hostile import fake_dns  # noqa: E402
 from tests.support import manual_template  # noqa: E402
 
 HOST = "docs.evil.example"
@@ -65,17 +66,7 @@ def tls_files(tmp_path):
 @pytest.fixture
 def evil_dns(monkeypatch):
     """HOST (and api.evil.example) resolve to 127.0.0.1; any other name is refused."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else host
-        if name in (HOST, "api.evil.example"):
-            return real("127.0.0.1", *args, **kwargs)
-        if name in ("127.0.0.1", "localhost", "::1"):
-            return real(host, *args, **kwargs)
-        raise socket.gaierror(socket.EAI_NONAME, f"lookup of {name!r} refused by the test")
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    fake_dns(monkeypatch, frozenset({HOST, "api.evil.example"}))
 
 
 @pytest.fixture

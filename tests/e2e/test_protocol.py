@@ -8,6 +8,7 @@ loaded from its entry point.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import json
 import logging
@@ -68,10 +69,11 @@ def _app(seen: list[str], *, tool_type: str = "streamable_http", extra_fields: d
             seen.append(request.path)
             response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
             await response.prepare(request)
-            for step in range(count):  # /endless ends only if the client stops reading first
-                await response.write(json.dumps({"step": step}).encode() + b"\n")
-                await asyncio.sleep(0)
-            await response.write_eof()
+            with contextlib.suppress(ConnectionResetError):  # /endless ends when the client stops reading
+                for step in range(count):
+                    await response.write(json.dumps({"step": step}).encode() + b"\n")
+                    await asyncio.sleep(0)
+                await response.write_eof()
             return response
 
         return handler
