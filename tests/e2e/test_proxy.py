@@ -61,6 +61,9 @@ class Origin:
                                             tool("keyed", "/data", auth={
                                                 "auth_type": "api_key", "api_key": "Bearer tok-1",
                                                 "var_name": "Authorization", "location": "header"}),
+                                            tool("oauth", "/data", auth={
+                                                "auth_type": "oauth2", "token_url": self.base() + "/token",
+                                                "client_id": "agent", "client_secret": "s3cret"}),
                                             tool("resumable", "/events",
                                                  reconnect={"max_attempts": 2, "initial_delay_ms": 10})]})
 
@@ -68,6 +71,11 @@ class Origin:
         seen = request.headers.get("Proxy-Authorization")
         return web.json_response({"host": request.host, "proxy_authorization": seen,
                                   "authorization": request.headers.get("Authorization")})
+
+    async def token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        assert (form.get("client_id"), form.get("client_secret")) == ("agent", "s3cret")
+        return web.json_response({"access_token": "tok-from-proxy-path", "token_type": "bearer", "expires_in": 60})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """``first`` (id 1), then, once ``go`` is set, ``item 2`` and ``item 3``;
@@ -88,7 +96,7 @@ class Origin:
 @pytest.fixture
 async def origin(env) -> AsyncIterator[Origin]:
     site = Origin()
-    app = https_app({"/utcp": site.manual, "/data": site.data, "/events": site.events})
+    app = https_app({"/utcp": site.manual, "/data": site.data, "/events": site.events, "/token": site.token})
     site.server = await HostileHttps(app, env[0]).start()
     yield site
     site.go.set()
@@ -110,6 +118,14 @@ async def test_a_tool_is_discovered_and_called_through_the_proxy(env, origin, pr
     assert result == {"host": f"evil.example:{origin.server.port}", "proxy_authorization": None, "authorization": None}
     assert proxy.requests == [f"CONNECT evil.example:{origin.server.port}"] * proxy.tunnels
     assert "evil.example" not in lookups  # the proxy resolved it, not the client
+
+
+async def test_the_oauth2_token_request_goes_through_the_proxy_too(env, origin, proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:  # no way around the proxy
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        result = await client.call_tool("evil.oauth", {})
+    assert result["authorization"] == "Bearer tok-from-proxy-path"
 
 
 async def test_a_stream_through_the_proxy_yields_each_item_as_it_arrives(env, origin, proxy, monkeypatch):
