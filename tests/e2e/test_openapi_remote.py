@@ -9,57 +9,30 @@ nothing leaves the machine.
 
 from __future__ import annotations
 
-import datetime
 import socket
 import ssl
 
 import pytest
+import trustme
 from aiohttp import web
 
-cryptography = pytest.importorskip("cryptography")
-
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-
-from tests.hostile import fake_dns  # noqa: E402
-from tests.support import manual_template  # noqa: E402
+from tests.hostile import fake_dns
+from tests.support import manual_template
 
 HOST = "docs.evil.example"
 
 
-def _certificate(subject: str, issuer_key, issuer_name, key, *, ca: bool, dns: str | None = None):
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if dns:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 @pytest.fixture
 def tls_files(tmp_path):
-    """(CA bundle, server certificate chain, server key) for HOST."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
-    ca_cert = _certificate("test CA", ca_key, ca_name, ca_key, ca=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = _certificate(HOST, ca_key, ca_name, key, ca=False, dns=HOST)
+    """(CA bundle, server certificate chain, server key) for HOST, from a
+    throwaway trustme CA (its certificates carry the key identifiers that
+    Python 3.13's strict verification asks for)."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert(HOST)
     ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    ca.cert_pem.write_to_path(str(ca_file))
+    leaf.cert_chain_pems[0].write_to_path(str(cert_file))
+    leaf.private_key_pem.write_to_path(str(key_file))
     return ca_file, cert_file, key_file
 
 
