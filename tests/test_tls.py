@@ -236,6 +236,8 @@ def test_find_ssl_error_through_wrappers_and_causes():
         (9, "certificate is not yet valid", "clock"),
         (23, "certificate revoked", "revoked"),
         (26, "unsupported certificate purpose", "failed verification"),
+        (85, "Missing Authority Key Identifier", "does not meet the X.509 profile (RFC 5280)"),
+        (89, "Basic Constraints of CA cert not marked critical", "ca_bundle cannot fix this"),
     ],
 )
 def test_each_verification_failure_is_named(code, text, expected):

@@ -29,6 +29,10 @@ _EXPIRED = 10
 _REVOKED = 23
 _UNTRUSTED = frozenset({2, 18, 19, 20, 21})  # unknown issuer, self-signed, incomplete chain
 _NAME_MISMATCH = frozenset({62, 63, 64})  # host name, e-mail, IP address
+#: OpenSSL's RFC 5280 profile checks (X509_V_ERR_INVALID_CA .. EC_KEY_EXPLICIT_PARAMS), made by
+#: ``VERIFY_X509_STRICT``, which Python 3.13 turns on: a missing Authority Key Identifier (85), a CA's
+#: basic constraints not marked critical (89)... Common in older private CAs.
+_NOT_RFC5280 = frozenset(range(79, 95))
 
 # Alerts a server sends when it refuses the client certificate (or got none).
 _CLIENT_CERT_ALERTS = frozenset(
@@ -183,6 +187,12 @@ def _server_certificate(failure: ssl.SSLCertVerificationError, url: str) -> str:
         return f"the certificate of {url} has been revoked ({detail}); the server needs a new certificate"
     if code in _UNTRUSTED:
         return f"the certificate of {url} is not trusted: {detail}; {_CA_FIX}"
+    if code in _NOT_RFC5280:
+        return (
+            f"the certificate of {url}, or one of its CAs, does not meet the X.509 profile (RFC 5280) that "
+            f"Python 3.13 and later check strictly ({detail}); it must be reissued with the missing or corrected "
+            "extension (certificates from public CAs, mkcert and trustme pass); ca_bundle cannot fix this"
+        )
     return f"the certificate of {url} failed verification ({detail}); {_CA_FIX}"
 
 
