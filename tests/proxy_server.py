@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -39,19 +40,23 @@ class ForwardProxy:
     authorizations: list[str | None] = field(default_factory=list)
     tunnels: int = 0
     port: int = 0
+    scheme: str = "http"
     _server: asyncio.base_events.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url_with(self, user: str, password: str) -> str:
-        return f"http://{user}:{password}@127.0.0.1:{self.port}"
+        return f"{self.scheme}://{user}:{password}@127.0.0.1:{self.port}"
 
-    async def start(self) -> ForwardProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, tls: ssl.SSLContext | None = None) -> ForwardProxy:
+        """Listen on 127.0.0.1; with ``tls``, clients reach the proxy over TLS
+        (``HTTPS_PROXY=https://...``), and a tunnel then carries TLS in TLS."""
+        self.scheme = "https" if tls is not None else "http"
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -118,6 +119,23 @@ async def test_a_tool_is_discovered_and_called_through_the_proxy(env, origin, pr
     assert result == {"host": f"evil.example:{origin.server.port}", "proxy_authorization": None, "authorization": None}
     assert proxy.requests == [f"CONNECT evil.example:{origin.server.port}"] * proxy.tunnels
     assert "evil.example" not in lookups  # the proxy resolved it, not the client
+
+
+async def test_a_proxy_reached_over_tls_is_trusted_through_ca_bundle(env, origin, monkeypatch):
+    """``HTTPS_PROXY=https://...``: TLS to the proxy, and the tool's TLS inside the tunnel; the
+    proxy's certificate comes from the private CA that ``ca_bundle`` adds."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    env[0].issue_cert("127.0.0.1").configure_cert(context)
+    proxy = await ForwardProxy(hosts={"evil.example": "127.0.0.1"}).start(tls=context)
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+            await client.register_manual(manual(origin.base() + "/utcp"))
+            result = await client.call_tool("evil.data", {})
+    finally:
+        await proxy.stop()
+    assert proxy.url.startswith("https://") and result["host"] == f"evil.example:{origin.server.port}"
+    assert proxy.tunnels >= 1
 
 
 async def test_the_oauth2_token_request_goes_through_the_proxy_too(env, origin, proxy, monkeypatch):
