@@ -1,9 +1,9 @@
 """A real forward HTTP proxy on 127.0.0.1, the kind ``HTTPS_PROXY`` names.
 
-It speaks what corporate and developer proxies speak: ``CONNECT host:port``
-opens a tunnel (how HTTPS goes through a proxy), and an absolute-form request
-(``GET http://host:port/path``) is sent on to its origin (how plain HTTP
-goes). It can demand Basic proxy credentials (407 without them), refuse
+It speaks what corporate and developer proxies speak for HTTPS: ``CONNECT
+host:port`` opens a tunnel. (Plain HTTP, which would go as an absolute-form
+request, is only ever sent to loopback, which the plugin never proxies.)
+Anything else is answered 405. It can demand Basic proxy credentials (407 without them), refuse
 hosts (403), and cut every open tunnel at once, as a proxy's idle limit or
 restart does to a long stream.
 
@@ -19,7 +19,6 @@ import base64
 import contextlib
 import ssl
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 __all__ = ["ForwardProxy"]
 
@@ -108,24 +107,16 @@ class ForwardProxy:
         if not self._authorized(headers.get("proxy-authorization")):
             await _answer(writer, 407, 'Proxy-Authenticate: Basic realm="test proxy"\r\n')
             return
-        if method == "CONNECT":
-            host, _, port = target.rpartition(":")
-            upstream = await self._open(writer, host.strip("[]"), int(port))
-            if upstream is None:
-                return
-            self.tunnels += 1
-            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await writer.drain()
-            await self._pipe(reader, writer, *upstream)
+        if method != "CONNECT":
+            await _answer(writer, 405)
             return
-        url = urlsplit(target)
-        upstream = await self._open(writer, url.hostname or "", url.port or 80)
+        host, _, port = target.rpartition(":")
+        upstream = await self._open(writer, host.strip("[]"), int(port))
         if upstream is None:
             return
-        origin_form = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        kept = [line for line in lines[1:] if line and not line.lower().startswith("proxy-")]
-        upstream[1].write(f"{method} {origin_form} HTTP/1.1\r\n".encode("latin-1")
-                          + "".join(line + "\r\n" for line in kept).encode("latin-1") + b"\r\n")
+        self.tunnels += 1
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
         await self._pipe(reader, writer, *upstream)
 
     def _authorized(self, value: str | None) -> bool:
@@ -179,6 +170,7 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _answer(writer: asyncio.StreamWriter, status: int, extra: str = "") -> None:
-    reason = {403: "Forbidden", 407: "Proxy Authentication Required", 502: "Bad Gateway"}[status]
+    reason = {403: "Forbidden", 405: "Method Not Allowed", 407: "Proxy Authentication Required",
+              502: "Bad Gateway"}[status]
     writer.write(f"HTTP/1.1 {status} {reason}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
     await writer.drain()

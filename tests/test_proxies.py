@@ -23,7 +23,15 @@ def test_the_proxy_for_the_urls_scheme_without_its_credentials(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://agent:pw@proxy.corp:3128")
     monkeypatch.setenv("HTTP_PROXY", "http://plain.corp:8080")
     assert env_proxy("https://api.example.org/x") == ("http://proxy.corp:3128", "agent", "pw")
-    assert env_proxy("http://127.0.0.1:9/x") == ("http://plain.corp:8080", None, None)
+    assert env_proxy("http://10.1.2.3:9/x") == ("http://plain.corp:8080", None, None)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://localhost/x", "https://[::1]:8443/x",
+                                 "http://127.1.2.3/x", "https://LOCALHOST./x"])
+def test_loopback_never_goes_through_a_proxy(monkeypatch, url):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.corp:3128")
+    assert env_proxy(url) is None
 
 
 def test_credentials_are_percent_decoded(monkeypatch):

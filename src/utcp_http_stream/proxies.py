@@ -7,7 +7,10 @@ that ``HTTP_PROXY`` / ``HTTPS_PROXY`` names for its URL's scheme, unless
 is also aiohttp's. The plugin applies it itself, per request, rather than
 through aiohttp's ``trust_env``: that one also sends ``~/.netrc`` passwords to
 whatever host a manual names, and fails every call whose template sets its
-own Authorization header for such a host. The address guard uses the same
+own Authorization header for such a host. Loopback hosts (``localhost``,
+127.0.0.0/8, ``::1``) never go through a proxy, as in Go's net/http: the
+proxy cannot reach this machine's loopback, and plain HTTP through it would
+show the request, headers and all, to the proxy. The address guard uses the same
 answer (through a proxy, the proxy is what is connected to), and error
 messages name the proxy by :attr:`EnvProxy.url`, which has no credentials.
 """
@@ -19,6 +22,8 @@ import os
 import urllib.request
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
+
+from utcp_http_stream.hosts import is_loopback_name
 
 __all__ = ["EnvProxy", "env_proxy", "proxy_variable"]
 
@@ -40,6 +45,8 @@ def env_proxy(url: str) -> EnvProxy | None:
     if not proxy:
         return None
     host = parts.hostname or ""
+    if is_loopback_name(host):
+        return None  # as Go's net/http: a proxy cannot reach this machine's loopback
     if from_variables:
         if urllib.request.proxy_bypass_environment(host, proxies):
             return None

@@ -244,7 +244,10 @@ async def test_without_trust_env_the_environment_proxy_is_not_used(env, origin, 
     assert proxy.requests == []
 
 
-async def test_plain_http_to_loopback_goes_through_the_http_proxy(env, proxy, monkeypatch, serve):
+async def test_loopback_never_goes_through_the_proxy(env, proxy, monkeypatch, serve):
+    """A developer's machine often exports HTTP_PROXY; the tool server on
+    127.0.0.1 is reached directly (the proxy could not reach it, and plain
+    HTTP through it would show it every header)."""
     async def data(request: web.Request) -> web.Response:
         return web.json_response({"path": request.path_qs})
 
@@ -258,10 +261,11 @@ async def test_plain_http_to_loopback_goes_through_the_http_proxy(env, proxy, mo
     app.router.add_get("/utcp", utcp)
     base = await serve(app)
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
         await client.register_manual(manual(base + "/utcp", name="local"))
         assert await client.call_tool("local.data", {"q": "a b"}) == {"path": "/data?q=a%20b"}
-    assert proxy.requests[0] == f"GET {base}/utcp"
+    assert proxy.requests == []
 
 
 async def test_trust_env_never_sends_netrc_passwords(env, origin, proxy, monkeypatch, tmp_path):
