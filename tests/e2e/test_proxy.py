@@ -39,8 +39,10 @@ def env(tmp_path, monkeypatch):
 
 
 class Origin:
-    """The tool's HTTPS server: a manual, a JSON tool and an SSE tool that
-    sends one event, then waits for ``go`` before the rest."""
+    """The tool's HTTPS server: a manual; ``/data`` (what the request carried),
+    called plain, with an API key and with an OAuth2 token from ``/token``;
+    and ``/events``, an SSE stream that sends one event, then waits for
+    ``go`` before the rest (and resumes after ``Last-Event-ID: 1``)."""
 
     def __init__(self) -> None:
         self.go = asyncio.Event()
