@@ -57,6 +57,19 @@ async def serve() -> AsyncIterator[ServeFn]:
         await server.close()
 
 
+#: Proxy variables, which a test sets itself when it needs one.
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_this_machine(monkeypatch):
+    """The machine's own proxy variables would change the messages (and,
+    with ``trust_env``, the routes) that tests check: none are seen."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_token_cache():
     """Tokens are process-wide by design; tests must not see each other's."""

@@ -1,18 +1,12 @@
 """proxies: which proxy the environment names for a URL, printable (no
-credentials), by the stdlib's rule that aiohttp's ``trust_env`` follows."""
+credentials), by the stdlib's rule that aiohttp's ``trust_env`` follows.
+(The conftest clears the machine's own proxy variables before each test.)"""
 
 from __future__ import annotations
 
 import pytest
 
 from utcp_http_stream.proxies import env_proxy, proxy_variable
-
-
-@pytest.fixture(autouse=True)
-def no_proxies(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
 
 
 def test_no_proxy_variable_means_no_proxy():

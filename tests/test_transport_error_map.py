@@ -34,8 +34,10 @@ SECRET = "sk-live-0123456789abcdef"
 
 
 def error_map(*, phase: str = "connect", items: int = 0, reused: bool = False, timeout_ms: int = 60_000,
-              idle_from_timeout: bool = False, secrets: tuple[str, ...] = (SECRET,), url: str = URL) -> ErrorMap:
-    limits = CallLimits(timeout_ms=timeout_ms, connect_ms=5_000, idle_ms=7_000, idle_from_timeout=idle_from_timeout)
+              idle_from_timeout: bool = False, secrets: tuple[str, ...] = (SECRET,), url: str = URL,
+              trust_env: bool = False) -> ErrorMap:
+    limits = CallLimits(timeout_ms=timeout_ms, connect_ms=5_000, idle_ms=7_000, idle_from_timeout=idle_from_timeout,
+                        trust_env=trust_env)
     errors = ErrorMap(url, secrets, limits)
     errors.phase = phase
     errors.items = items
@@ -157,10 +159,24 @@ def test_a_dns_failure_could_not_connect_either():
     assert type(error) is StreamInterruptedError and "could not connect" in str(error)
 
 
+def test_a_failure_going_direct_names_the_proxy_that_trust_env_would_use(monkeypatch):
+    """Behind a proxy, a direct connection fails or hangs: say which setting
+    would have used the proxy the environment names."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:pw-SENTINEL@proxy.corp:3128")
+    hint = ("; HTTPS_PROXY names the proxy http://proxy.corp:3128, which this client does not use unless the "
+            "trust_env client setting is on (UTCP_HTTP_STREAM_TRUST_ENV=1)")
+    refused = connector_error(OSError(-2, "Name or service not known"))
+    assert str(error_map().translate(refused)).endswith(hint)
+    assert str(error_map().timeout(TimeoutError())).endswith(hint)  # connect_timeout
+    assert str(expired(error_map()).timeout(TimeoutError())).endswith(hint)  # total, before the headers
+    assert hint not in str(expired(error_map(phase="body", items=3)).timeout(TimeoutError()))
+    assert hint not in str(error_map(trust_env=True).translate(refused))
+    assert hint not in str(error_map(url="http://127.0.0.1:9/x").translate(refused))  # loopback: never proxied
+    assert "SENTINEL" not in str(error_map().translate(refused))
+
+
 def test_an_unreachable_proxy_is_named(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://user:pw-SENTINEL@proxy.corp:3128")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
     key = ConnectionKey("proxy.corp", 3128, False, True, None, None, None)
     exc = aiohttp.ClientProxyConnectionError(key, ConnectionRefusedError(111, "Connect call failed"))
     error = error_map().translate(exc)
@@ -175,8 +191,6 @@ def test_an_unreachable_proxy_is_named(monkeypatch):
 )
 def test_a_proxy_refusing_the_tunnel_is_its_status_said_of_the_proxy(monkeypatch, status, words):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
     info = RequestInfo(YURL(URL), "CONNECT", CIMultiDictProxy(CIMultiDict()))
     exc = aiohttp.ClientHttpProxyError(info, (), status=status, message="Nope")
     error = error_map().translate(exc)

@@ -24,16 +24,11 @@ from tests.hostile import HostileHttps, fake_dns, hostile_client, https_app, loo
 from tests.proxy_server import ForwardProxy
 from utcp_http_stream import HttpStatusError, StreamInterruptedError
 
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
-
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     fake_dns(monkeypatch)
     lookups.clear()
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
     monkeypatch.setenv("UTCP_HTTP_STREAM_TRUST_ENV", "1")
     return make_ca(tmp_path)
 
@@ -243,6 +238,19 @@ async def test_without_trust_env_the_environment_proxy_is_not_used(env, origin, 
         await client.register_manual(manual(origin.base() + "/utcp"))
         result = await client.call_tool("evil.data", {})
     assert result["host"] == f"evil.example:{origin.server.port}"
+    assert proxy.requests == []
+
+
+async def test_without_trust_env_a_failure_names_the_proxy_it_did_not_use(env, proxy, monkeypatch):
+    """Behind a proxy, a direct connection fails (here: the name does not
+    resolve, as outside names don't on a proxied network)."""
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setenv("UTCP_HTTP_STREAM_TRUST_ENV", "0")
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        registered = await client.register_manual(manual("https://api.unknown.example/utcp"))
+    assert not registered.success
+    assert (f"HTTPS_PROXY names the proxy {proxy.url}, which this client does not use unless the trust_env "
+            "client setting is on (UTCP_HTTP_STREAM_TRUST_ENV=1)") in registered.errors[0]
     assert proxy.requests == []
 
 

@@ -141,7 +141,9 @@ class ErrorMap(Deadline):
             return self._proxy_error(exc)
         if isinstance(exc, aiohttp.ClientConnectorError):
             return StreamInterruptedError(
-                f"could not connect to {self.url}: {reason(exc.os_error)}; is the server running and reachable?", 0
+                f"could not connect to {self.url}: {reason(exc.os_error)}; is the server running and reachable?"
+                f"{self._unused_proxy()}",
+                0,
             )
         if isinstance(exc, aiohttp.InvalidURL):
             return TemplateError(f"invalid URL {self.url!r}")
@@ -211,7 +213,7 @@ class ErrorMap(Deadline):
                 return StreamTimeoutError(
                     "total",
                     f"the call to {self.url} exceeded timeout={self.limits.timeout_ms} ms {when}; "
-                    "raise timeout, or set it to 0 for no overall limit",
+                    f"raise timeout, or set it to 0 for no overall limit{self._unused_proxy()}",
                 )
         if self.phase == "pool":
             return StreamTimeoutError(
@@ -230,6 +232,18 @@ class ErrorMap(Deadline):
         return StreamTimeoutError(
             "connect",
             f"no response headers from {self.url} within connect_timeout={self.limits.connect_ms} ms; raise "
-            "connect_timeout if the server is slow to start answering",
+            f"connect_timeout if the server is slow to start answering{self._unused_proxy()}",
         )
+
+    def _unused_proxy(self) -> str:
+        """Advice for a call that went direct although the environment names a
+        proxy for it: behind a proxy, a direct connection fails or hangs."""
+        if self.limits.trust_env or self.phase == "body":
+            return ""
+        found = env_proxy(self.url)
+        if found is None:
+            return ""
+        variable = proxy_variable(self.url)
+        return (f"; {variable} names the proxy {found.url}, which this client does not use unless the trust_env "
+                "client setting is on (UTCP_HTTP_STREAM_TRUST_ENV=1)")
 

@@ -16,13 +16,15 @@ __all__ = ["CallLimits", "LimitsCache"]
 class CallLimits:
     """What one call may take: its times in ms (``idle_s`` in seconds, for
     the body reader) and sizes in bytes, and whether the client presents a
-    certificate (it changes the TLS advice in error messages)."""
+    certificate and uses the environment's proxy (they change the advice in
+    error messages)."""
 
     __slots__ = ("client_cert", "connect_ms", "idle_from_timeout", "idle_ms", "idle_s", "max_item_bytes",
-                 "max_result_bytes", "timeout_ms")
+                 "max_result_bytes", "timeout_ms", "trust_env")
 
     def __init__(self, *, timeout_ms: int, connect_ms: int, idle_ms: int, idle_from_timeout: bool = False,
-                 max_item_bytes: int = 0, max_result_bytes: int = 0, client_cert: bool = False) -> None:
+                 max_item_bytes: int = 0, max_result_bytes: int = 0, client_cert: bool = False,
+                 trust_env: bool = False) -> None:
         self.timeout_ms = timeout_ms
         self.connect_ms = connect_ms
         self.idle_ms = idle_ms
@@ -32,6 +34,7 @@ class CallLimits:
         self.max_item_bytes = max_item_bytes
         self.max_result_bytes = max_result_bytes
         self.client_cert = client_cert
+        self.trust_env = trust_env
 
     @classmethod
     def of(cls, template: StreamableHttpCallTemplate, settings: ClientSettings) -> CallLimits:
@@ -45,6 +48,7 @@ class CallLimits:
             max_item_bytes=settings.item_bytes(template.max_item_bytes),
             max_result_bytes=settings.result_bytes(template.max_result_bytes),
             client_cert=settings.client_cert is not None,
+            trust_env=settings.trust_env,
         )
 
 
