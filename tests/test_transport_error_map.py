@@ -170,6 +170,7 @@ def test_a_failure_going_direct_names_the_proxy_that_trust_env_would_use(monkeyp
     assert str(error_map().timeout(TimeoutError())).endswith(hint)  # connect_timeout
     assert str(expired(error_map()).timeout(TimeoutError())).endswith(hint)  # total, before the headers
     assert hint not in str(expired(error_map(phase="body", items=3)).timeout(TimeoutError()))
+    assert hint not in str(expired(error_map(phase="pool")).timeout(TimeoutError()))  # waiting for the pool
     assert hint not in str(error_map(trust_env=True).translate(refused))
     assert hint not in str(error_map(url="http://127.0.0.1:9/x").translate(refused))  # loopback: never proxied
     assert "SENTINEL" not in str(error_map().translate(refused))

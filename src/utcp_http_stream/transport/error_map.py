@@ -238,7 +238,7 @@ class ErrorMap(Deadline):
     def _unused_proxy(self) -> str:
         """Advice for a call that went direct although the environment names a
         proxy for it: behind a proxy, a direct connection fails or hangs."""
-        if self.limits.trust_env or self.phase == "body":
+        if self.limits.trust_env or self.phase != "connect":
             return ""
         found = env_proxy(self.url)
         if found is None:
