@@ -159,9 +159,7 @@ class ErrorMap(Deadline):
     def _proxy_error(self, exc: aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError) -> HttpStreamError:
         """The environment's proxy (``trust_env``) could not be reached, or
         refused to open the tunnel: said of the proxy, not of the tool's server."""
-        variable = proxy_variable(self.url)
-        found = env_proxy(self.url)
-        proxy = found.url if found is not None else "the proxy"
+        proxy, variable = self._env_proxy() or ("the proxy", proxy_variable(self.url))
         if isinstance(exc, aiohttp.ClientProxyConnectionError):
             return StreamInterruptedError(
                 f"could not connect to the proxy {proxy} that {variable} names for {self.url}: "
@@ -170,14 +168,19 @@ class ErrorMap(Deadline):
                 0,
             )
         if exc.status == 407:
-            advice = (f"the answer came from the proxy {proxy} ({variable}), not from the tool's server: the proxy "
-                      f"wants credentials it was not given or did not accept; put them in {variable} as "
-                      "http://user:password@host:port")
+            why = (f"wants credentials it was not given or did not accept; put them in {variable} as "
+                   "http://user:password@host:port")
         else:
-            advice = (f"the answer came from the proxy {proxy} ({variable}), not from the tool's server: the proxy "
-                      f"would not open a tunnel to {urlsplit(self.url).netloc.rpartition('@')[2]}; check the "
-                      "proxy's rules for this host, or add it to NO_PROXY")
+            host = urlsplit(self.url).netloc.rpartition("@")[2]  # past a redacted user-info
+            why = f"would not open a tunnel to {host}; check the proxy's rules for this host, or add it to NO_PROXY"
+        advice = f"the answer came from the proxy {proxy} ({variable}), not from the tool's server: the proxy {why}"
         return HttpStatusError(exc.status, printable_excerpt(exc.message or "", 100), self.url, advice)
+
+    def _env_proxy(self) -> tuple[str, str] | None:
+        """The proxy the environment names for the current URL (printable) and
+        the variable that names it, or None."""
+        found = env_proxy(self.url)
+        return None if found is None else (found.url, proxy_variable(self.url))
 
     def interrupted(self, exc: BaseException) -> StreamInterruptedError:
         why = reason(exc)
@@ -238,12 +241,9 @@ class ErrorMap(Deadline):
     def _unused_proxy(self) -> str:
         """Advice for a call that went direct although the environment names a
         proxy for it: behind a proxy, a direct connection fails or hangs."""
-        if self.limits.trust_env or self.phase != "connect":
+        named = None if self.limits.trust_env or self.phase != "connect" else self._env_proxy()
+        if named is None:
             return ""
-        found = env_proxy(self.url)
-        if found is None:
-            return ""
-        variable = proxy_variable(self.url)
-        return (f"; {variable} names the proxy {found.url}, which this client does not use unless the trust_env "
+        proxy, variable = named
+        return (f"; {variable} names the proxy {proxy}, which this client does not use unless the trust_env "
                 "client setting is on (UTCP_HTTP_STREAM_TRUST_ENV=1)")
-
