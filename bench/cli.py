@@ -26,7 +26,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="only the three headline scenarios, paired A/B (under ~2 minutes)",
+        help="only the headline scenarios, paired A/B (under ~2 minutes)",
     )
     p.add_argument(
         "--no-priority",

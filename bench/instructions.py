@@ -4,6 +4,7 @@ move with the machine's load.
     python bench/instructions.py                 # seq and concurrent, plugin and raw aiohttp
     python bench/instructions.py --modes conc --calls 4000
     python bench/instructions.py --modes args    # sequential calls with arguments (path, query, header, JSON body)
+    python bench/instructions.py --modes bytes   # 8 MiB in 4 KiB items: plugin, utcp-http, aiohttp's floor
 
 Wall-clock ratios on a shared 2-core machine move by 10 % and more between
 runs of the same code (bench/README.md, "Why two measurements of the same
@@ -48,6 +49,45 @@ from bench.servers import ServerProcess  # noqa: E402
 WARM_UP = 400
 CONCURRENCY = 200
 SIDES = ("plugin", "raw")
+#: The bytes mode: ``raw`` is aiohttp reading the body with no items (``iter_any()``),
+#: the least any aiohttp-based client spends on it (bench/README.md, "bytes_4k against
+#: aiohttp's own floor").
+BYTES_SIDES = ("plugin", "utcp-http", "raw")
+STREAM_BYTES = 8 << 20
+CHUNK_SIZE = 4096
+STREAM_WARM_UP = 2
+STREAMS = 4
+
+
+async def run_bytes_client(side: str, streams: int, base: str) -> None:
+    """The measured process of the bytes mode: ``streams`` streams of
+    ``STREAM_BYTES`` after the warm-up, each item counted."""
+    import aiohttp
+
+    from bench.targets import drain_protocol, raw_bytes_any
+
+    session = aiohttp.ClientSession()
+    if side == "utcp-http":
+        from utcp_http.streamable_http_call_template import StreamableHttpCallTemplate
+        from utcp_http.streamable_http_communication_protocol import StreamableHttpCommunicationProtocol
+    else:
+        from utcp_http_stream.protocol import StreamableHttpCommunicationProtocol
+        from utcp_http_stream.template import StreamableHttpCallTemplate
+    protocol = StreamableHttpCommunicationProtocol()
+    template = StreamableHttpCallTemplate(name="bench", url=base + "/bytes", chunk_size=CHUNK_SIZE)
+
+    async def one() -> int:
+        if side == "raw":
+            return await raw_bytes_any(session, f"{base}/bytes?n={STREAM_BYTES}")
+        return await drain_protocol(protocol, template, {"n": STREAM_BYTES}, measure_bytes=True)
+
+    try:
+        for _ in range(STREAM_WARM_UP + streams):
+            if await one() != STREAM_BYTES:
+                raise RuntimeError(f"{side}: short stream")
+    finally:
+        await protocol.close()
+        await session.close()
 
 
 async def run_client(mode: str, side: str, calls: int, base: str) -> None:
@@ -105,23 +145,42 @@ def per_call(mode: str, side: str, calls: int, base: str) -> float:
     return (_instructions(mode, side, calls, base) - _instructions(mode, side, 0, base)) / calls
 
 
+def _bytes_line(base: str) -> str:
+    """Instructions per MiB of the bytes stream, per side, and their ratios."""
+    per_mib = {side: per_call("bytes", side, STREAMS, base) / (STREAM_BYTES >> 20) for side in BYTES_SIDES}
+    plugin, utcp_http, floor = per_mib["plugin"], per_mib["utcp-http"], per_mib["raw"]
+    return (
+        f"bytes plugin {plugin:11,.0f} instr/MiB   utcp-http {utcp_http:11,.0f}   "
+        f"raw aiohttp, no items {floor:11,.0f}   utcp-http/plugin {utcp_http / plugin:.3f}x   "
+        f"plugin/raw {plugin / floor:.3f}x   utcp-http/raw {utcp_http / floor:.3f}x"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--modes", default="seq,conc", help="seq, conc (default: both) and args (sequential calls with arguments)"
+        "--modes",
+        default="seq,conc",
+        help="seq, conc (default: both), args (sequential calls with arguments) and bytes (an 8 MiB stream)",
     )
     parser.add_argument("--calls", type=int, default=2000, help="measured calls per run (a multiple of 200)")
     parser.add_argument("--client", nargs=4, metavar=("MODE", "SIDE", "CALLS", "BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client:
         mode, side, calls, base = args.client
-        asyncio.run(run_client(mode, side, int(calls), base))
+        if mode == "bytes":
+            asyncio.run(run_bytes_client(side, int(calls), base))
+        else:
+            asyncio.run(run_client(mode, side, int(calls), base))
         return 0
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt install valgrind)", file=sys.stderr)
         return 2
     with ServerProcess() as server:
         for mode in args.modes.split(","):
+            if mode == "bytes":
+                print(_bytes_line(server.base), flush=True)
+                continue
             counts = {side: per_call(mode, side, args.calls, server.base) for side in SIDES}
             print(
                 f"{mode:5s} plugin {counts['plugin']:9,.0f} instr/call   raw aiohttp {counts['raw']:9,.0f}   "

@@ -1,7 +1,7 @@
 """End-to-end benchmark: this plugin vs ``utcp-http`` vs a raw aiohttp loop.
 
     python bench/run.py                 # full run (every case, 5 rounds), a few minutes
-    python bench/run.py --quick         # the three headline scenarios, under ~2 minutes
+    python bench/run.py --quick         # the headline scenarios, under ~2 minutes
     python bench/run.py --json out.json # results file (default bench/results.json)
     python bench/run.py --profile calls # profile the plugin on one case
 
@@ -14,7 +14,7 @@ between the runs of one round, then the median is reported. The parts:
 - ``servers.py``    the loopback server process
 - ``targets.py``    the clients compared (plugin, utcp-http, raw aiohttp)
 - ``scenarios.py``  the full benchmark's cases
-- ``headline.py``   the three headline scenarios (``--quick``)
+- ``headline.py``   the headline scenarios (``--quick``)
 - ``runner.py``     rounds, warm-up and the once-only extras
 - ``stats.py``      paired ratios and medians
 - ``report.py``     targets and the text report

@@ -55,7 +55,7 @@ async def test_every_case_runs_at_tiny_sizes():
 async def test_headline_scenarios_run_paired():
     results = await run_headline(HeadlineConfig.tiny())
 
-    expected = {"seq", "concurrent", "concurrent_fresh"} | ({"bytes_4k"} if HAVE_UTCP_HTTP else set())
+    expected = {"seq", "concurrent", "concurrent_fresh", "bytes_4k_floor"} | ({"bytes_4k"} if HAVE_UTCP_HTTP else set())
     assert set(results["scenarios"]) == expected
     for key, scenario in results["scenarios"].items():
         assert scenario["errors"] == [], (key, scenario["errors"])
@@ -67,7 +67,10 @@ async def test_headline_scenarios_run_paired():
     # Fresh uncapped pools open one connection per concurrent call, for both.
     for side in results["scenarios"]["concurrent_fresh"]["sides"].values():
         assert side["connections"] == [10], side
-    assert "targets (paired, this run):" in render_headline(results)
+    rendered = render_headline(results)
+    assert "targets (paired, this run):" in rendered
+    if HAVE_UTCP_HTTP:
+        assert "the most any aiohttp-based client could reach in bytes_4k" in rendered
     json.dumps(results, default=str)
 
 
