@@ -86,6 +86,40 @@ async def test_certificate_from_another_ca_is_untrusted(pki):
     assert "not trusted" in str(error) and "ca_bundle" in str(error)
 
 
+def leaf_only_context(leaf: trustme.LeafCert, directory: Path) -> ssl.SSLContext:
+    """A server context that sends its own certificate and not the intermediate that
+    issued it: a common misconfiguration that browsers hide (they fetch the
+    missing intermediate themselves; Python does not)."""
+    cert, key = directory / "leaf.pem", directory / "leaf.key"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+def bundle_with(pki: Pki, intermediate: trustme.CA, directory: Path) -> str:
+    """A ca_bundle of the root and the intermediate."""
+    bundle = directory / "with-intermediate.pem"
+    bundle.write_bytes(Path(pki.ca_pem).read_bytes() + intermediate.cert_pem.bytes())
+    return str(bundle)
+
+
+async def test_a_server_that_omits_its_intermediate_says_so(pki, tmp_path):
+    intermediate = pki.ca.create_child_ca()
+    leaf = intermediate.issue_cert("127.0.0.1")
+    async with https_server(json_app(PAYLOAD), leaf_only_context(leaf, tmp_path)) as base:
+        error = await failure(base, ca_bundle=pki.ca_pem)
+        message = str(error)
+        assert "not trusted" in message and "not sending its intermediate" in message and "full chain" in message
+        # The advice works: the intermediate added to ca_bundle completes the chain.
+        assert await call(base, ca_bundle=bundle_with(pki, intermediate, tmp_path)) == PAYLOAD
+    # The same server sending its chain is trusted with the root alone.
+    context = pki.server_context(leaf)
+    async with https_server(json_app(PAYLOAD), context) as base:
+        assert await call(base, ca_bundle=pki.ca_pem) == PAYLOAD
+
+
 async def test_hostname_mismatch_says_so(pki):
     elsewhere = pki.ca.issue_cert("api.example.org")
     async with https_server(json_app(PAYLOAD), pki.server_context(elsewhere)) as base:
@@ -230,7 +264,8 @@ def test_find_ssl_error_through_wrappers_and_causes():
     [
         (18, "self-signed certificate", "not trusted"),
         (19, "self-signed certificate in certificate chain", "not trusted"),
-        (20, "unable to get local issuer certificate", "not trusted"),
+        (20, "unable to get local issuer certificate", "not sending its intermediate certificate"),
+        (2, "unable to get issuer certificate", "not trusted"),
         (62, "Hostname mismatch, certificate is not valid for 'x.example'.", "another host name"),
         (10, "certificate has expired", "has expired"),
         (9, "certificate is not yet valid", "clock"),

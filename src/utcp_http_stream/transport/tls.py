@@ -28,6 +28,9 @@ _NOT_YET_VALID = 9
 _EXPIRED = 10
 _REVOKED = 23
 _UNTRUSTED = frozenset({2, 18, 19, 20, 21})  # unknown issuer, self-signed, incomplete chain
+#: X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: no issuer for the last certificate the server sent.
+#: Either a private CA, or a server that sends its certificate without the intermediate.
+_NO_LOCAL_ISSUER = 20
 _NAME_MISMATCH = frozenset({62, 63, 64})  # host name, e-mail, IP address
 #: OpenSSL's RFC 5280 profile checks (X509_V_ERR_INVALID_CA .. EC_KEY_EXPLICIT_PARAMS), made by
 #: ``VERIFY_X509_STRICT``, which Python 3.13 turns on: a missing Authority Key Identifier (85), a CA's
@@ -64,6 +67,11 @@ _CA_FIX = (
     "if the server's certificate comes from a private or self-signed CA, add that CA's PEM certificate "
     f"with the client setting ca_bundle (StreamClient(ca_bundle=...) or {ENV_PREFIX}CA_BUNDLE); "
     "it is trusted in addition to the system store"
+)
+_INTERMEDIATE_FIX = (
+    "if it comes from a public CA (it works in a browser), the server is most likely not sending its "
+    "intermediate certificate: browsers fetch a missing one, Python does not; the server must send its full "
+    "chain, and until it does, adding the intermediate's PEM certificate to ca_bundle works too"
 )
 _CLIENT_CERT_FIX = (
     "set the client settings client_cert and client_key to the PEM certificate and key the server expects "
@@ -185,6 +193,8 @@ def _server_certificate(failure: ssl.SSLCertVerificationError, url: str) -> str:
         return f"the certificate of {url} is not valid yet ({detail}); check this machine's clock"
     if code == _REVOKED:
         return f"the certificate of {url} has been revoked ({detail}); the server needs a new certificate"
+    if code == _NO_LOCAL_ISSUER:
+        return f"the certificate of {url} is not trusted: {detail}; {_CA_FIX}; {_INTERMEDIATE_FIX}"
     if code in _UNTRUSTED:
         return f"the certificate of {url} is not trusted: {detail}; {_CA_FIX}"
     if code in _NOT_RFC5280:
