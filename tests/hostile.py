@@ -31,7 +31,10 @@ __all__ = ["FAKE_NAMES", "HostileHttps", "fake_dns", "hostile_client", "https_ap
 
 #: Made-up names that resolve to 127.0.0.1 in the test process.
 FAKE_NAMES = frozenset({"evil.example", "other.example", "rebind.example"})
-_CERT_NAMES = [*sorted(FAKE_NAMES), "localhost", "127.0.0.1", "::1"]
+#: Also cloud metadata's link-local address: the address rule refuses a direct connection to it
+#: before any packet is sent, and only the test proxy's table reaches it (tests/e2e/test_proxy.py).
+METADATA_ADDRESS = "169.254.169.254"
+_CERT_NAMES = [*sorted(FAKE_NAMES), "localhost", "127.0.0.1", "::1", METADATA_ADDRESS]
 
 #: Every name the patched resolver was asked for (what would have gone to DNS).
 lookups: list[str] = []

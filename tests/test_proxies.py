@@ -40,6 +40,33 @@ def test_no_proxy_covers_a_host_and_its_subdomains(monkeypatch):
     assert env_proxy("https://api.example.com/x").url == "http://proxy.corp:3128"
 
 
+@pytest.mark.parametrize(
+    ("url", "direct"),
+    [
+        ("https://10.1.2.3/x", True),
+        ("https://10.255.0.1:8443/x", True),
+        ("https://172.16.9.9/x", True),
+        ("https://[fd00::5]/x", True),
+        ("https://11.0.0.1/x", False),
+        ("https://172.32.0.1/x", False),
+        ("https://[2001:db8::1]/x", False),
+        ("https://ten.example.org/x", False),  # a name: the proxy resolves it, so only NO_PROXY's names apply
+    ],
+)
+def test_no_proxy_networks_cover_address_literals(monkeypatch, url, direct):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", "10.0.0.0/8, 172.16.0.0/12 ,fd00::/8,.svc,not/a-network,10.0.0.0/99")
+    assert (env_proxy(url) is None) is direct
+
+
+def test_no_proxy_networks_follow_the_variable(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("no_proxy", "10.0.0.0/8")
+    assert env_proxy("https://10.1.2.3/x") is None
+    monkeypatch.setenv("no_proxy", "192.168.0.0/16")
+    assert env_proxy("https://10.1.2.3/x") is not None and env_proxy("https://192.168.1.1/x") is None
+
+
 def test_a_proxy_without_scheme_or_port_and_an_ipv6_proxy(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "proxy.corp")
     assert env_proxy("https://api.example.org/").url == "http://proxy.corp"

@@ -7,7 +7,10 @@ that ``HTTP_PROXY`` / ``HTTPS_PROXY`` names for its URL's scheme, unless
 is also aiohttp's. The plugin applies it itself, per request, rather than
 through aiohttp's ``trust_env``: that one also sends ``~/.netrc`` passwords to
 whatever host a manual names, and fails every call whose template sets its
-own Authorization header for such a host. Loopback hosts (``localhost``,
+own Authorization header for such a host. ``NO_PROXY`` may also list networks
+(``10.0.0.0/8``, ``fd00::/8``), as curl and Go read it and as Kubernetes and
+corporate setups write it: a URL whose host is an address in one goes direct
+(the stdlib reads such an entry as a name, which no host matches). Loopback hosts (``localhost``,
 127.0.0.0/8, ``::1``) never go through a proxy, as in Go's net/http: the
 proxy cannot reach this machine's loopback, and plain HTTP through it would
 show the request, headers and all, to the proxy. The address guard uses the same
@@ -18,6 +21,7 @@ messages name the proxy by :attr:`EnvProxy.url`, which has no credentials.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import urllib.request
 from typing import NamedTuple
@@ -40,7 +44,7 @@ class EnvProxy(NamedTuple):
 def env_proxy(url: str) -> EnvProxy | None:
     """The proxy the environment names for ``url``, or None when none applies."""
     parts = urlsplit(url)
-    proxies, from_variables = _proxies()
+    proxies, networks, from_variables = _proxies()
     proxy = proxies.get(parts.scheme.lower())
     if not proxy:
         return None
@@ -48,7 +52,7 @@ def env_proxy(url: str) -> EnvProxy | None:
     if is_loopback_name(host):
         return None  # as Go's net/http: a proxy cannot reach this machine's loopback
     if from_variables:
-        if urllib.request.proxy_bypass_environment(host, proxies):
+        if urllib.request.proxy_bypass_environment(host, proxies) or _in_networks(host, networks):
             return None
     elif urllib.request.proxy_bypass(host):  # the system's settings (macOS, Windows)
         return None
@@ -58,19 +62,46 @@ def env_proxy(url: str) -> EnvProxy | None:
 #: The variables the answer depends on (the stdlib prefers the lower-case
 #: spelling, and ignores HTTP_PROXY under CGI, where REQUEST_METHOD is set).
 _VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "REQUEST_METHOD")
-_last: tuple[tuple[str | None, ...], dict[str, str]] = ((), {})
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+_last: tuple[tuple[str | None, ...], dict[str, str], Networks] = ((), {}, ())
 
 
-def _proxies() -> tuple[dict[str, str], bool]:
-    """``urllib.request.getproxies()``, read again only when one of
-    :data:`_VARIABLES` changed (it walks the whole environment: ~80 us, more
-    than a small call's own work), and whether those variables set it."""
+def _proxies() -> tuple[dict[str, str], Networks, bool]:
+    """``urllib.request.getproxies()`` and the networks ``NO_PROXY`` lists,
+    read again only when one of :data:`_VARIABLES` changed (it walks the whole
+    environment: ~80 us, more than a small call's own work), and whether
+    those variables set them."""
     global _last
     key = tuple(map(os.environ.get, _VARIABLES))
     last = _last
     if last[0] != key:
-        _last = last = (key, urllib.request.getproxies())
-    return last[1], any(key[:6])
+        proxies = urllib.request.getproxies()
+        _last = last = (key, proxies, _networks(proxies.get("no", "")))
+    return last[1], last[2], any(key[:6])
+
+
+def _networks(no_proxy: str) -> Networks:
+    """The ``address/prefix`` entries of ``no_proxy`` (others are names, or not understood: skipped)."""
+    found = []
+    for entry in no_proxy.split(","):
+        entry = entry.strip()
+        if "/" in entry:
+            try:
+                found.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                continue
+    return tuple(found)
+
+
+def _in_networks(host: str, networks: Networks) -> bool:
+    """Whether ``host`` is an address literal inside one of ``networks``."""
+    if not networks:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: the proxy resolves it, and NO_PROXY's names apply
+    return any(address in network for network in networks)
 
 
 @functools.lru_cache(maxsize=8)

@@ -20,7 +20,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.hostile import HostileHttps, fake_dns, hostile_client, https_app, lookups, make_ca, manual
+from tests.hostile import (
+    METADATA_ADDRESS,
+    HostileHttps,
+    fake_dns,
+    hostile_client,
+    https_app,
+    lookups,
+    make_ca,
+    manual,
+)
 from tests.proxy_server import ForwardProxy
 from utcp_http_stream import HttpStatusError, StreamInterruptedError
 
@@ -229,6 +238,28 @@ async def test_no_proxy_sends_the_host_direct_and_the_address_rule_judges_it_aga
         registered = await client.register_manual(manual(origin.base() + "/utcp"))
     assert not registered.success and "leads to a loopback" in registered.errors[0]
     assert proxy.requests == [] and "evil.example" in lookups
+
+
+async def test_no_proxy_networks_send_an_address_in_them_direct(env, origin, proxy, monkeypatch):
+    """``NO_PROXY`` with networks (``169.254.0.0/16``, ``10.0.0.0/8``), as cloud,
+    Kubernetes and corporate setups write it; curl and Go honour them, the
+    stdlib alone does not. The address is link-local, so a direct connection
+    is refused by the address rule before any packet is sent."""
+    proxy.hosts[METADATA_ADDRESS] = "127.0.0.1"  # only the proxy reaches it
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    url = origin.server.url(METADATA_ADDRESS, "/utcp")
+    monkeypatch.setenv("NO_PROXY", "10.0.0.0/8")  # another network: through the proxy
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        registered = await client.register_manual(manual(url))
+    assert registered.success, registered.errors
+    assert proxy.requests == [f"CONNECT {METADATA_ADDRESS}:{origin.server.port}"] * proxy.tunnels
+    proxy.requests.clear()
+    monkeypatch.setenv("NO_PROXY", "localhost, 169.254.0.0/16")  # its network: direct, judged by the address rule
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        registered = await client.register_manual(manual(url))
+    assert not registered.success
+    assert f"refused to connect to host '{METADATA_ADDRESS}'" in registered.errors[0]
+    assert proxy.requests == []
 
 
 async def test_without_trust_env_the_environment_proxy_is_not_used(env, origin, proxy, monkeypatch):
