@@ -1,11 +1,15 @@
 """The pooled session's settings against a real aiohttp server: no cookie
-is kept between calls (a server's Set-Cookie is never sent back)."""
+is kept between calls (a server's Set-Cookie is never sent back), and the
+response head limits (long header lines read, a head past them named)."""
 
 from __future__ import annotations
 
+import pytest
 from aiohttp import web
 
+from utcp_http_stream import StreamInterruptedError
 from utcp_http_stream.transport import StreamClient
+from utcp_http_stream.transport.limits import MAX_HEADER_FIELDS, MAX_HEADER_LINE
 
 
 async def test_a_cookie_set_by_the_server_is_never_sent_back(serve):
@@ -46,3 +50,47 @@ async def test_an_api_key_cookie_is_sent_and_the_servers_cookies_are_not(serve):
         await client.call(template)
         await client.call(template)
     assert seen == ["key=k-123", "key=k-123"]
+
+
+def head_app() -> web.Application:
+    """``/long?n=N``: a header of N bytes; ``/many?n=N``: N Set-Cookie fields."""
+
+    async def long(request: web.Request) -> web.Response:
+        policy = "default-src 'self'; " + "a" * (int(request.query["n"]) - 20)
+        return web.json_response({"ok": True}, headers={"Content-Security-Policy": policy})
+
+    async def many(request: web.Request) -> web.Response:
+        response = web.json_response({"ok": True})
+        for i in range(int(request.query["n"])):
+            response.headers.add("Set-Cookie", f"c{i}=v")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/long", long)
+    app.router.add_get("/many", many)
+    return app
+
+
+async def test_a_header_line_longer_than_aiohttps_default_is_read(serve):
+    # aiohttp alone refuses a line past 8190 bytes as a malformed response.
+    base = await serve(head_app())
+    async with StreamClient() as client:
+        assert await client.call({"url": f"{base}/long?n=20000"}) == {"ok": True}
+        assert await client.call({"url": f"{base}/many?n=100"}) == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (f"/long?n={MAX_HEADER_LINE + 1000}", f"a response header line longer than {MAX_HEADER_LINE} bytes"),
+        (f"/many?n={MAX_HEADER_FIELDS + 20}", f"more than {MAX_HEADER_FIELDS} response header fields"),
+    ],
+)
+async def test_a_response_head_past_the_limits_says_which(serve, path, expected):
+    base = await serve(head_app())
+    async with StreamClient() as client:
+        with pytest.raises(StreamInterruptedError) as info:
+            await client.call({"url": base + path})
+    message = str(info.value)
+    assert expected in message and "the most this client reads" in message and "malformed" not in message
+    assert len(message) < 1000

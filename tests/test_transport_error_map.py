@@ -239,6 +239,20 @@ def test_a_malformed_response():
     assert "sent a malformed HTTP response (Invalid status line 'HTTP/9 x')" in str(error)
 
 
+@pytest.mark.parametrize(
+    ("parser_message", "expected"),
+    [
+        ("Got more than 32768 bytes when reading: b'aaaa'.", "a response header line longer than 32768 bytes"),
+        ("Too many headers received", "more than 128 response header fields"),
+    ],
+)
+def test_a_response_head_past_a_limit_names_the_limit(parser_message, expected):
+    info = RequestInfo(YURL(URL), "GET", CIMultiDictProxy(CIMultiDict()))
+    error = error_map().translate(aiohttp.ClientResponseError(info, (), status=400, message=parser_message))
+    assert type(error) is StreamInterruptedError and error.items_yielded == 0
+    assert expected in str(error) and "malformed" not in str(error)
+
+
 def test_an_invalid_url_is_a_template_error():
     error = error_map().translate(aiohttp.InvalidURL("http://[::1"))
     assert type(error) is TemplateError and f"invalid URL {URL!r}" == str(error)

@@ -15,6 +15,7 @@ from utcp_http_stream.proxies import env_proxy
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.transport.call import keepalive_allows
 from utcp_http_stream.transport.guard import ConnectGuard
+from utcp_http_stream.transport.limits import MAX_HEADER_FIELDS, MAX_HEADER_LINE
 
 __all__ = ["DIRECT", "make_session", "proxy_for", "response_class"]
 
@@ -88,6 +89,9 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
         # and a compressed stream cut short is detected, not returned as whole.
         auto_decompress=False,
         headers={"Accept-Encoding": accept_encoding()},
+        max_line_size=MAX_HEADER_LINE,
+        max_field_size=MAX_HEADER_LINE,
+        max_headers=MAX_HEADER_FIELDS,
     )
 
 

@@ -30,7 +30,7 @@ from utcp_http_stream.proxies import env_proxy, proxy_variable
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import printable_excerpt, scrub_error
-from utcp_http_stream.transport.limits import CallLimits
+from utcp_http_stream.transport.limits import MAX_HEADER_FIELDS, MAX_HEADER_LINE, CallLimits
 from utcp_http_stream.transport.tls import tls_error_for
 
 __all__ = ["ErrorMap", "IdleTimeout", "finish", "reason"]
@@ -148,13 +148,26 @@ class ErrorMap(Deadline):
         if isinstance(exc, aiohttp.InvalidURL):
             return TemplateError(f"invalid URL {self.url!r}")
         if isinstance(exc, aiohttp.ClientResponseError):  # malformed status line or headers
-            detail = printable_excerpt(exc.message or type(exc).__name__, 200)
-            return StreamInterruptedError(f"the server at {self.url} sent a malformed HTTP response ({detail})", 0)
+            return self._malformed(exc.message or type(exc).__name__)
         if isinstance(exc, (aiohttp.ClientError, OSError)):
             return self.interrupted(exc)
         if isinstance(exc, (ValueError, UnicodeError)):  # aiohttp refusing a URL or header it was given
             return TemplateError(f"the request to {self.url} could not be made: {reason(exc)}")
         return None
+
+    def _malformed(self, message: str) -> StreamInterruptedError:
+        """A response head aiohttp's parser refused. Its words say which
+        limit a head went past; any other refusal is quoted."""
+        if message.startswith("Got more than"):
+            problem = (f"a response header line longer than {MAX_HEADER_LINE} bytes, the most this client reads "
+                       "(a huge cookie, Link or Content-Security-Policy header?)")
+        elif message.startswith("Too many headers"):
+            problem = (f"more than {MAX_HEADER_FIELDS} response header fields, the most this client reads "
+                       "(a cookie per field?)")
+        else:
+            detail = printable_excerpt(message, 200)
+            return StreamInterruptedError(f"the server at {self.url} sent a malformed HTTP response ({detail})", 0)
+        return StreamInterruptedError(f"the server at {self.url} sent {problem}; it must send a smaller head", 0)
 
     def _proxy_error(self, exc: aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError) -> HttpStreamError:
         """The environment's proxy (``trust_env``) could not be reached, or

@@ -10,7 +10,13 @@ from __future__ import annotations
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.template import StreamableHttpCallTemplate
 
-__all__ = ["CallLimits", "LimitsCache"]
+__all__ = ["MAX_HEADER_FIELDS", "MAX_HEADER_LINE", "CallLimits", "LimitsCache"]
+
+#: The longest response header line (the status line, or one field) the client reads, and the
+#: most header fields. aiohttp's default line limit (8190 bytes) refuses real answers that carry
+#: a long cookie, Link or Content-Security-Policy header; curl reads lines of up to 100 KB.
+MAX_HEADER_LINE = 32 * 1024
+MAX_HEADER_FIELDS = 128
 
 
 class CallLimits:
