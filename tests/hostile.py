@@ -40,8 +40,11 @@ _CERT_NAMES = [*sorted(FAKE_NAMES), "localhost", "127.0.0.1", "::1", METADATA_AD
 lookups: list[str] = []
 
 
-def fake_dns(monkeypatch: pytest.MonkeyPatch, names: frozenset[str] = FAKE_NAMES) -> None:
-    """Resolve ``names`` to 127.0.0.1 and refuse every other lookup.
+def fake_dns(
+    monkeypatch: pytest.MonkeyPatch, names: frozenset[str] = FAKE_NAMES, table: dict[str, str] | None = None
+) -> None:
+    """Resolve ``names`` to 127.0.0.1, the names in ``table`` to the loopback
+    address it holds at the time of the lookup, and refuse every other lookup.
 
     Both ways a name is looked up in the test process go through the table:
     ``socket.getaddrinfo``, and aiohttp's resolver, replaced by one that asks
@@ -53,6 +56,8 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, names: frozenset[str] = FAKE_NAMES
     def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0):
         name = host.decode() if isinstance(host, bytes) else str(host)
         lookups.append(name)
+        if table is not None and name in table:
+            return real(table[name], port, socket.AF_INET, type, proto, flags)
         if name in names:
             return real("127.0.0.1", port, socket.AF_INET, type, proto, flags)
         if name == "localhost":

@@ -1,14 +1,22 @@
 """The pooled session's settings against a real aiohttp server: no cookie
 is kept between calls (a server's Set-Cookie is never sent back), and the
-response head limits (long header lines read, a head past them named)."""
+response head limits (long header lines read, a head past them named), and
+a host name looked up again once its addresses are DNS_CACHE_S old."""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
+import trustme
 from aiohttp import web
 
+from tests.hostile import fake_dns, make_ca
 from utcp_http_stream import StreamInterruptedError
-from utcp_http_stream.transport import StreamClient
+from utcp_http_stream.transport import StreamClient, connection
 from utcp_http_stream.transport.limits import MAX_HEADER_FIELDS, MAX_HEADER_LINE
 
 
@@ -94,3 +102,41 @@ async def test_a_response_head_past_the_limits_says_which(serve, path, expected)
     message = str(info.value)
     assert expected in message and "the most this client reads" in message and "malformed" not in message
     assert len(message) < 1000
+
+
+@asynccontextmanager
+async def named_server(name: str, host: str, port: int, ca: trustme.CA) -> AsyncIterator[int]:
+    """An HTTPS server on ``host:port`` (0: any) that answers ``{"server": name}``
+    and closes each connection after its answer; yields the port."""
+
+    async def who(request: web.Request) -> web.Response:
+        return web.json_response({"server": name}, headers={"Connection": "close"})
+
+    app = web.Application()
+    app.router.add_get("/who", who)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("evil.example").configure_cert(context)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, ssl_context=context).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_name_is_looked_up_again_once_its_addresses_are_old(monkeypatch, tmp_path):
+    # A DNS failover moves evil.example from one address to another: new
+    # connections follow it once the cached answer is DNS_CACHE_S old.
+    monkeypatch.setattr(connection, "DNS_CACHE_S", 0.3)
+    table = {"evil.example": "127.0.0.1"}
+    fake_dns(monkeypatch, frozenset(), table)
+    ca, ca_pem = make_ca(tmp_path)
+    async with named_server("old", "127.0.0.1", 0, ca) as port, named_server("new", "127.0.0.2", port, ca):
+        tool = {"url": f"https://evil.example:{port}/who"}
+        async with StreamClient(ca_bundle=ca_pem, allow_local_addresses=True) as client:
+            assert await client.call(tool) == {"server": "old"}
+            table["evil.example"] = "127.0.0.2"
+            assert await client.call(tool) == {"server": "old"}  # a new connection, the cached address
+            await asyncio.sleep(0.4)
+            assert await client.call(tool) == {"server": "new"}

@@ -64,6 +64,13 @@ def response_class(keepalive_expiry_ms: int) -> type[aiohttp.ClientResponse]:
     return Response
 
 
+#: How long a host name's addresses are reused for new connections: aiohttp's own default. The
+#: resolver gives no TTL; much longer (this was 300 s) keeps connecting to an address a DNS
+#: failover or a load balancer's rotation has retired, for minutes. Pooled connections are reused
+#: regardless, so a name is looked up at most once per new connection and this long.
+DNS_CACHE_S = 10.0
+
+
 def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.ClientSession:
     """A session for one event loop. The pool's limits are enforced by
     :class:`~utcp_http_stream.transport.sessions.LoopPool`, not here, so that
@@ -71,7 +78,7 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
     connector = aiohttp.TCPConnector(
         limit=0,
         limit_per_host=0,
-        ttl_dns_cache=300,
+        ttl_dns_cache=DNS_CACHE_S,
         ssl=tls,
         keepalive_timeout=settings.keepalive_expiry / 1000,
         socket_factory=ConnectGuard(settings.allow_local_addresses).socket_factory,
