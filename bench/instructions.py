@@ -4,7 +4,7 @@ move with the machine's load.
     python bench/instructions.py                 # seq and concurrent, plugin and raw aiohttp
     python bench/instructions.py --modes conc --calls 4000
     python bench/instructions.py --modes args    # sequential calls with arguments (path, query, header, JSON body)
-    python bench/instructions.py --modes bytes   # 8 MiB in 4 KiB items: plugin, utcp-http, aiohttp's floor
+    python bench/instructions.py --modes bytes   # 8 MiB in 4 KiB items: plugin, utcp-http, aiohttp floors
 
 Wall-clock ratios on a shared 2-core machine move by 10 % and more between
 runs of the same code (bench/README.md, "Why two measurements of the same
@@ -49,10 +49,10 @@ from bench.servers import ServerProcess  # noqa: E402
 WARM_UP = 400
 CONCURRENCY = 200
 SIDES = ("plugin", "raw")
-#: The bytes mode: ``raw`` is aiohttp reading the body with no items (``iter_any()``),
-#: the least any aiohttp-based client spends on it (bench/README.md, "bytes_4k against
-#: aiohttp's own floor").
-BYTES_SIDES = ("plugin", "utcp-http", "raw")
+#: The bytes mode: ``raw-items`` is the leanest aiohttp loop yielding the same items
+#: (``iter_any()``, the plugin's ``cut``, one async generator); ``raw`` reads the body with
+#: no items at all (bench/README.md, "bytes_4k against aiohttp's own floor").
+BYTES_SIDES = ("plugin", "utcp-http", "raw-items", "raw")
 STREAM_BYTES = 8 << 20
 CHUNK_SIZE = 4096
 STREAM_WARM_UP = 2
@@ -64,7 +64,7 @@ async def run_bytes_client(side: str, streams: int, base: str) -> None:
     ``STREAM_BYTES`` after the warm-up, each item counted."""
     import aiohttp
 
-    from bench.targets import drain_protocol, raw_bytes_any
+    from bench.targets import drain_protocol, raw_bytes_any, raw_bytes_items
 
     session = aiohttp.ClientSession()
     if side == "utcp-http":
@@ -79,6 +79,8 @@ async def run_bytes_client(side: str, streams: int, base: str) -> None:
     async def one() -> int:
         if side == "raw":
             return await raw_bytes_any(session, f"{base}/bytes?n={STREAM_BYTES}")
+        if side == "raw-items":
+            return await raw_bytes_items(session, f"{base}/bytes?n={STREAM_BYTES}", CHUNK_SIZE)
         return await drain_protocol(protocol, template, {"n": STREAM_BYTES}, measure_bytes=True)
 
     try:
@@ -148,11 +150,12 @@ def per_call(mode: str, side: str, calls: int, base: str) -> float:
 def _bytes_line(base: str) -> str:
     """Instructions per MiB of the bytes stream, per side, and their ratios."""
     per_mib = {side: per_call("bytes", side, STREAMS, base) / (STREAM_BYTES >> 20) for side in BYTES_SIDES}
-    plugin, utcp_http, floor = per_mib["plugin"], per_mib["utcp-http"], per_mib["raw"]
+    plugin, utcp_http, items, floor = (per_mib[side] for side in BYTES_SIDES)
     return (
-        f"bytes plugin {plugin:11,.0f} instr/MiB   utcp-http {utcp_http:11,.0f}   "
-        f"raw aiohttp, no items {floor:11,.0f}   utcp-http/plugin {utcp_http / plugin:.3f}x   "
-        f"plugin/raw {plugin / floor:.3f}x   utcp-http/raw {utcp_http / floor:.3f}x"
+        f"bytes instr/MiB: plugin {plugin:,.0f}   utcp-http {utcp_http:,.0f}   raw aiohttp, same items {items:,.0f}"
+        f"   raw aiohttp, no items {floor:,.0f}\n"
+        f"      utcp-http/plugin {utcp_http / plugin:.3f}x   plugin/raw-items {plugin / items:.3f}x   "
+        f"utcp-http/raw-items {utcp_http / items:.3f}x   raw-items/raw {items / floor:.3f}x"
     )
 
 

@@ -70,7 +70,7 @@ async def test_headline_scenarios_run_paired():
     rendered = render_headline(results)
     assert "targets (paired, this run):" in rendered
     if HAVE_UTCP_HTTP:
-        assert "the most any aiohttp-based client could reach in bytes_4k" in rendered
+        assert "the most an aiohttp-based client yielding these items could reach in bytes_4k" in rendered
     json.dumps(results, default=str)
 
 
