@@ -12,6 +12,7 @@ import contextlib
 import importlib.metadata
 import json
 import logging
+import threading
 
 import pytest
 from aiohttp import web
@@ -19,6 +20,7 @@ from utcp.data.call_template import CallTemplateSerializer
 from utcp.utcp_client import UtcpClient
 
 from utcp_http_stream import StreamableHttpCommunicationProtocol
+from utcp_http_stream import protocol as protocol_module
 from utcp_http_stream.errors import HttpStreamError, StreamDecodeError, TemplateError
 
 CHAT_INPUTS = {
@@ -88,7 +90,7 @@ def _app(seen: list[str], *, tool_type: str = "streamable_http", extra_fields: d
 
 def _manual(base: str, call_template_type: str, **extra) -> object:
     return CallTemplateSerializer().validate_dict(
-        {"name": "svc", "call_template_type": call_template_type, "url": base + "/utcp", **extra}
+        {"name": "svc", "call_template_type": call_template_type, "url": base + "/utcp"} | extra
     )
 
 
@@ -291,3 +293,52 @@ async def test_a_failed_registration_is_returned_and_logged_once_as_a_warning(ut
     ours = [r for r in caplog.records if r.name.startswith("utcp_http_stream")]
     assert [(r.levelno, r.name) for r in ours] == [(logging.WARNING, "utcp_http_stream.protocol")]
     assert "could not connect" in ours[0].getMessage()
+
+
+# -- 10: a large document does not hold up the loop -------------------------------------------------------------
+
+
+def _sized_manual_app() -> web.Application:
+    """``/small/utcp``: two tools; ``/large/utcp``: 400 tools with long
+    descriptions, several times PARSE_INLINE_MAX."""
+
+    def manual(count: int, words: int):
+        async def handler(request: web.Request) -> web.Response:
+            base = f"http://{request.host}"
+            tools = [_tool(f"t{i}", base, "/ndjson") for i in range(count)]
+            for tool in tools:
+                tool["description"] = "streams progress " * words
+            return web.json_response({"utcp_version": "1.0.1", "manual_version": "1.0.0", "tools": tools})
+
+        return handler
+
+    async def steps(request: web.Request) -> web.Response:
+        return web.Response(text="".join(json.dumps({"step": i}) + "\n" for i in range(3)),
+                            content_type="application/x-ndjson")
+
+    app = web.Application()
+    app.router.add_get("/small/utcp", manual(2, 5))
+    app.router.add_get("/large/utcp", manual(400, 60))
+    app.router.add_get("/ndjson", steps)
+    return app
+
+
+async def test_a_large_document_is_parsed_off_the_event_loop(serve, utcp_client, monkeypatch):
+    # OpenAI's 2.9 MB OpenAPI document held the loop for 2 s: every other call stood still.
+    parsed_on: dict[int, int] = {}
+    parse = protocol_module._parse_manual
+
+    def spy(body: bytes, content_type: str | None, url: str):  # calls through; records the thread
+        parsed_on[len(body)] = threading.get_ident()
+        return parse(body, content_type, url)
+
+    monkeypatch.setattr(protocol_module, "_parse_manual", spy)
+    base = await serve(_sized_manual_app())
+    loop_thread = threading.get_ident()
+    small = await utcp_client.register_manual(_manual(base + "/small", "streamable_http", name="small"))
+    large = await utcp_client.register_manual(_manual(base + "/large", "streamable_http", name="large"))
+    assert small.success and large.success and len(large.manual.tools) == 400
+    (small_size, small_thread), (large_size, large_thread) = parsed_on.items()
+    assert small_size <= protocol_module.PARSE_INLINE_MAX < large_size
+    assert small_thread == loop_thread and large_thread != loop_thread
+    assert await utcp_client.call_tool("large.t399", {}) == [{"step": 0}, {"step": 1}, {"step": 2}]
