@@ -101,6 +101,16 @@ def test_timeout_waiting_for_the_headers():
     error = error_map(phase="connect").translate(TimeoutError())
     assert isinstance(error, StreamTimeoutError) and error.phase == "connect"
     assert "connect_timeout=5000 ms" in str(error) and URL in str(error)
+    # A new connection: it may not have been made at all, or the server is slow.
+    assert "is the server up and reachable?" in str(error) and "raise connect_timeout" in str(error)
+
+
+def test_timeout_waiting_for_the_headers_on_an_open_connection_blames_the_slow_answer():
+    error = error_map(phase="connect", reused=True).translate(TimeoutError())
+    assert isinstance(error, StreamTimeoutError) and error.phase == "connect"
+    message = str(error)
+    assert "went out on an open connection, but no response headers came within connect_timeout=5000" in message
+    assert "needs a larger connect_timeout" in message and "reachable" not in message
 
 
 def test_aiohttp_timeouts_are_timeouts_too():

@@ -245,10 +245,19 @@ class ErrorMap(Deadline):
                 f"the stream from {self.url} sent nothing for {idle} ms after {self.items} item(s); "
                 f"raise {field} for streams with long pauses",
             )
+        waited = f"within connect_timeout={self.limits.connect_ms} ms"
+        if self.reused:  # the request went out on an open connection: the server is slow to answer
+            return StreamTimeoutError(
+                "connect",
+                f"the request to {self.url} went out on an open connection, but no response headers came "
+                f"{waited}; a tool that works out its whole answer before sending anything needs a larger "
+                "connect_timeout on its call template",
+            )
         return StreamTimeoutError(
             "connect",
-            f"no response headers from {self.url} within connect_timeout={self.limits.connect_ms} ms; raise "
-            f"connect_timeout if the server is slow to start answering{self._unused_proxy()}",
+            f"no response headers from {self.url} {waited}: either no connection could be made in that time (is "
+            "the server up and reachable?), or the server takes longer to start answering (raise connect_timeout "
+            f"on the call template){self._unused_proxy()}",
         )
 
     def _unused_proxy(self) -> str:
