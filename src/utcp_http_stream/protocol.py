@@ -33,17 +33,17 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamableHttpCommunicationProtocol"]
 
+logger = logging.getLogger(__name__)
+
 #: Documents up to this size are parsed on the event loop (a few ms at most); larger ones in a
-#: worker thread: OpenAI's 2.9 MB OpenAPI document took 2 s, during which every other call on
-#: the loop stood still.
+#: worker thread: OpenAI's 2.9 MB OpenAPI document takes 2 s, during which every other call on
+#: the loop would stand still.
 PARSE_INLINE_MAX = 64 * 1024
 
 
 def _parse_manual(body: bytes, content_type: str | None, url: str) -> ManualParseResult:
     """The manual a fetched document holds (UTCP manual or OpenAPI). Pure."""
     return manual_from_document(load_document(body, content_type), source_url=url)
-
-logger = logging.getLogger(__name__)
 
 
 def _namespace(tool_name: str) -> str:

@@ -7,13 +7,15 @@ that ``HTTP_PROXY`` / ``HTTPS_PROXY`` names for its URL's scheme, unless
 is also aiohttp's. The plugin applies it itself, per request, rather than
 through aiohttp's ``trust_env``: that one also sends ``~/.netrc`` passwords to
 whatever host a manual names, and fails every call whose template sets its
-own Authorization header for such a host. ``NO_PROXY`` may also list networks
-(``10.0.0.0/8``, ``fd00::/8``), as curl and Go read it and as Kubernetes and
-corporate setups write it: a URL whose host is an address in one goes direct
-(the stdlib reads such an entry as a name, which no host matches). Loopback hosts (``localhost``,
-127.0.0.0/8, ``::1``) never go through a proxy, as in Go's net/http: the
-proxy cannot reach this machine's loopback, and plain HTTP through it would
-show the request, headers and all, to the proxy. The address guard uses the same
+own Authorization header for such a host.
+
+``NO_PROXY`` may also list networks (``10.0.0.0/8``, ``fd00::/8``), as curl
+and Go read it and as Kubernetes and corporate setups write it: a URL whose
+host is an address in one goes direct (the stdlib reads such an entry as a
+name, which no host matches). Loopback hosts (``localhost``, 127.0.0.0/8,
+``::1``) never go through a proxy, as in Go's net/http: the proxy cannot
+reach this machine's loopback, and plain HTTP through it would show the
+request, headers and all, to the proxy. The address guard uses the same
 answer (through a proxy, the proxy is what is connected to), and error
 messages name the proxy by :attr:`EnvProxy.url`, which has no credentials.
 """
@@ -62,11 +64,11 @@ def env_proxy(url: str) -> EnvProxy | None:
 #: The variables the answer depends on (the stdlib prefers the lower-case
 #: spelling, and ignores HTTP_PROXY under CGI, where REQUEST_METHOD is set).
 _VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "REQUEST_METHOD")
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-_last: tuple[tuple[str | None, ...], dict[str, str], Networks] = ((), {}, ())
+_Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+_last: tuple[tuple[str | None, ...], dict[str, str], _Networks] = ((), {}, ())
 
 
-def _proxies() -> tuple[dict[str, str], Networks, bool]:
+def _proxies() -> tuple[dict[str, str], _Networks, bool]:
     """``urllib.request.getproxies()`` and the networks ``NO_PROXY`` lists,
     read again only when one of :data:`_VARIABLES` changed (it walks the whole
     environment: ~80 us, more than a small call's own work), and whether
@@ -80,7 +82,7 @@ def _proxies() -> tuple[dict[str, str], Networks, bool]:
     return last[1], last[2], any(key[:6])
 
 
-def _networks(no_proxy: str) -> Networks:
+def _networks(no_proxy: str) -> _Networks:
     """The ``address/prefix`` entries of ``no_proxy`` (others are names, or not understood: skipped)."""
     found = []
     for entry in no_proxy.split(","):
@@ -93,7 +95,7 @@ def _networks(no_proxy: str) -> Networks:
     return tuple(found)
 
 
-def _in_networks(host: str, networks: Networks) -> bool:
+def _in_networks(host: str, networks: _Networks) -> bool:
     """Whether ``host`` is an address literal inside one of ``networks``."""
     if not networks:
         return False

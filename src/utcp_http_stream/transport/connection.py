@@ -65,9 +65,9 @@ def response_class(keepalive_expiry_ms: int) -> type[aiohttp.ClientResponse]:
 
 
 #: How long a host name's addresses are reused for new connections: aiohttp's own default. The
-#: resolver gives no TTL; much longer (this was 300 s) keeps connecting to an address a DNS
-#: failover or a load balancer's rotation has retired, for minutes. Pooled connections are reused
-#: regardless, so a name is looked up at most once per new connection and this long.
+#: resolver gives no TTL, and minutes would keep connecting to an address that a DNS failover or
+#: a load balancer's rotation has retired. Pooled connections are reused regardless, so a name is
+#: looked up at most once per new connection and this long.
 DNS_CACHE_S = 10.0
 
 
