@@ -380,31 +380,23 @@ def build_scenarios(cfg: HeadlineConfig, base: str) -> list[Scenario]:
             op="<=",
         ),
     ]
+    def stream(key: str, title: str, sides: tuple[Side, Side], target: float) -> Scenario:
+        return Scenario(key, title, *sides, expected=cfg.bytes_size, per=cfg.bytes_size, unit="MB/s",
+                        target=target, op=">=")
+
     if cfg.with_utcp_http:
-        scenarios.append(
-            Scenario(
-                f"bytes_{kib}k",
-                f"bytes stream of {cfg.bytes_size / MiB:g} MiB read in {kib} KiB pieces (long-lived clients)",
-                *_bytes(cfg, base),
-                expected=cfg.bytes_size,
-                per=cfg.bytes_size,
-                unit="MB/s",
-                target=2.0,
-                op=">=",
-            )
-        )
-    scenarios.append(
-        Scenario(
-            f"bytes_{kib}k_floor",
-            f"the same stream: the plugin against the leanest aiohttp loop yielding the same {kib} KiB items",
-            *_bytes_floor(cfg, base),
-            expected=cfg.bytes_size,
-            per=cfg.bytes_size,
-            unit="MB/s",
-            target=0.9,
-            op=">=",
-        )
-    )
+        scenarios.append(stream(
+            f"bytes_{kib}k",
+            f"bytes stream of {cfg.bytes_size / MiB:g} MiB read in {kib} KiB pieces (long-lived clients)",
+            _bytes(cfg, base),
+            2.0,
+        ))
+    scenarios.append(stream(
+        f"bytes_{kib}k_floor",
+        f"the same stream: the plugin against the leanest aiohttp loop yielding the same {kib} KiB items",
+        _bytes_floor(cfg, base),
+        0.9,
+    ))
     return scenarios
 
 
