@@ -59,8 +59,15 @@ class StreamStats:
     methods: list[str] = field(default_factory=list)
 
 
-STATS = web.RequestKey("stats", StreamStats)
-RESPONSE = web.RequestKey("response", web.StreamResponse)
+def _request_key(name: str, kind: type) -> Any:
+    """A typed request key where aiohttp has them (3.14 and later), else the
+    plain name: the suite also runs on the oldest aiohttp the package admits."""
+    key = getattr(web, "RequestKey", None)
+    return name if key is None else key(name, kind)
+
+
+STATS = _request_key("stats", StreamStats)
+RESPONSE = _request_key("response", web.StreamResponse)
 
 
 class _Gone(ConnectionResetError):

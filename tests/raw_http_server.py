@@ -41,11 +41,29 @@ class RawServer:
     connections: int = 0
     #: connections the client closed (EOF seen while waiting for a request)
     closed_by_client: int = 0
+    _handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = field(default_factory=dict)
+
+    async def wait_for_handlers(self, seconds: float) -> None:
+        """Let each connection's handler see its client go (a client may close
+        its idle connections a loop turn or two after its own ``close()``), then
+        close the connections still open, so that every handler ends by itself:
+        a handler task the loop's shutdown cancels makes asyncio log an error
+        on Python 3.11."""
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=seconds)
+        for writer in list(self._handlers.values()):
+            writer.close()
+        if self._handlers:
+            await asyncio.wait(set(self._handlers))
 
     def seen_path(self, path: str) -> list[Seen]:
         return [s for s in self.seen if s.path == path]
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers[task] = writer
+        task.add_done_callback(self._handlers.pop)
         self.connections += 1
         number = self.connections
         try:
@@ -107,4 +125,5 @@ async def running_raw_server(**options: object) -> AsyncIterator[RawServer]:
         yield server
     finally:
         listener.close()
+        await server.wait_for_handlers(1.0)
         await listener.wait_closed()

@@ -1,7 +1,7 @@
 """BodyReader and buffered_tail against a hand-fed ``aiohttp.StreamReader``
-(built with a minimal protocol object, as aiohttp's own tests do; no
-network): the idle and total limits per wait, and the bytes that arrived
-before a cut. Plus the guard on the one aiohttp internal the plugin uses."""
+(on aiohttp's own base protocol with no transport; no network): the idle
+and total limits per wait, and the bytes that arrived before a cut. Plus the
+guard on the one aiohttp internal the plugin uses."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 
 import aiohttp
 import pytest
+from aiohttp.base_protocol import BaseProtocol
 
 from utcp_http_stream.errors import StreamTimeoutError
 from utcp_http_stream.retry import Deadline
@@ -18,17 +19,13 @@ from utcp_http_stream.transport.error_map import ErrorMap, IdleTimeout
 from utcp_http_stream.transport.limits import CallLimits
 
 
-class Protocol:
-    """What a StreamReader asks of its protocol: flow control and whether
-    the connection is up."""
+class Protocol(BaseProtocol):
+    """aiohttp's own base protocol with no transport (its flow control then
+    does nothing), reporting the connection as up."""
 
-    connected = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self, resume_parser: bool = True) -> None:
-        pass
+    @property
+    def connected(self) -> bool:
+        return True
 
 
 class Connection:
@@ -39,7 +36,8 @@ class Connection:
 
 
 def stream() -> aiohttp.StreamReader:
-    return aiohttp.StreamReader(Protocol(), 2**16, loop=asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    return aiohttp.StreamReader(Protocol(loop), 2**16, loop=loop)
 
 
 def feed_later(content: aiohttp.StreamReader, delay: float, data: bytes | None) -> None:

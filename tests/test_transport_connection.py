@@ -6,10 +6,12 @@ a host name looked up again once its addresses are DNS_CACHE_S old."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import pytest
 import trustme
 from aiohttp import web
@@ -87,11 +89,18 @@ async def test_a_header_line_longer_than_aiohttps_default_is_read(serve):
         assert await client.call({"url": f"{base}/many?n=100"}) == {"ok": True}
 
 
+#: aiohttp takes a bound on the number of header fields from 3.14 on (before, its parser allows 32768).
+FIELDS_BOUNDED = "max_headers" in inspect.signature(aiohttp.ClientSession).parameters
+
+
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
         (f"/long?n={MAX_HEADER_LINE + 1000}", f"a response header line longer than {MAX_HEADER_LINE} bytes"),
-        (f"/many?n={MAX_HEADER_FIELDS + 20}", f"more than {MAX_HEADER_FIELDS} response header fields"),
+        pytest.param(
+            f"/many?n={MAX_HEADER_FIELDS + 20}", "more response header fields than this client reads",
+            marks=pytest.mark.skipif(not FIELDS_BOUNDED, reason="aiohttp < 3.14 takes no max_headers"),
+        ),
     ],
 )
 async def test_a_response_head_past_the_limits_says_which(serve, path, expected):
@@ -100,7 +109,7 @@ async def test_a_response_head_past_the_limits_says_which(serve, path, expected)
         with pytest.raises(StreamInterruptedError) as info:
             await client.call({"url": base + path})
     message = str(info.value)
-    assert expected in message and "the most this client reads" in message and "malformed" not in message
+    assert expected in message and "this client reads" in message and "malformed" not in message
     assert len(message) < 1000
 
 

@@ -4,6 +4,7 @@ proxy per request."""
 
 from __future__ import annotations
 
+import inspect
 import ssl
 from http.cookies import BaseCookie, SimpleCookie
 
@@ -71,6 +72,14 @@ def response_class(keepalive_expiry_ms: int) -> type[aiohttp.ClientResponse]:
 DNS_CACHE_S = 10.0
 
 
+#: ``max_headers``, where aiohttp takes it (3.14 and later; before, its parser's own bound applies).
+_MAX_HEADERS = (
+    {"max_headers": MAX_HEADER_FIELDS}
+    if "max_headers" in inspect.signature(aiohttp.ClientSession).parameters
+    else {}
+)
+
+
 def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.ClientSession:
     """A session for one event loop. The pool's limits are enforced by
     :class:`~utcp_http_stream.transport.sessions.LoopPool`, not here, so that
@@ -98,7 +107,7 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
         headers={"Accept-Encoding": accept_encoding()},
         max_line_size=MAX_HEADER_LINE,
         max_field_size=MAX_HEADER_LINE,
-        max_headers=MAX_HEADER_FIELDS,
+        **_MAX_HEADERS,
     )
 
 

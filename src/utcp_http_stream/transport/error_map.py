@@ -30,7 +30,7 @@ from utcp_http_stream.proxies import env_proxy, proxy_variable
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import printable_excerpt, scrub_error
-from utcp_http_stream.transport.limits import MAX_HEADER_FIELDS, MAX_HEADER_LINE, CallLimits
+from utcp_http_stream.transport.limits import MAX_HEADER_LINE, CallLimits
 from utcp_http_stream.transport.tls import tls_error_for
 
 __all__ = ["ErrorMap", "IdleTimeout", "finish", "reason"]
@@ -162,8 +162,7 @@ class ErrorMap(Deadline):
             problem = (f"a response header line longer than {MAX_HEADER_LINE} bytes, the most this client reads "
                        "(a huge cookie, Link or Content-Security-Policy header?)")
         elif message.startswith("Too many headers"):
-            problem = (f"more than {MAX_HEADER_FIELDS} response header fields, the most this client reads "
-                       "(a cookie per field?)")
+            problem = "more response header fields than this client reads (a cookie per field?)"
         else:
             detail = printable_excerpt(message, 200)
             return StreamInterruptedError(f"the server at {self.url} sent a malformed HTTP response ({detail})", 0)

@@ -13,8 +13,9 @@ from utcp_http_stream.template import StreamableHttpCallTemplate
 __all__ = ["MAX_HEADER_FIELDS", "MAX_HEADER_LINE", "CallLimits", "LimitsCache"]
 
 #: The longest response header line (the status line, or one field) the client reads, and the
-#: most header fields. aiohttp's default line limit (8190 bytes) refuses real answers that carry
-#: a long cookie, Link or Content-Security-Policy header; curl reads lines of up to 100 KB.
+#: most header fields (where aiohttp takes that bound: 3.14 and later). aiohttp's default line
+#: limit (8190 bytes) refuses real answers that carry a long cookie, Link or
+#: Content-Security-Policy header; curl reads lines of up to 100 KB.
 MAX_HEADER_LINE = 32 * 1024
 MAX_HEADER_FIELDS = 128
 
