@@ -27,7 +27,9 @@ from utcp.utcp_client import UtcpClient
 
 from utcp_http_stream.template import StreamableHttpCallTemplateSerializer
 
-__all__ = ["FAKE_NAMES", "HostileHttps", "fake_dns", "hostile_client", "https_app", "lookups", "make_ca"]
+__all__ = [
+    "FAKE_NAMES", "METADATA_ADDRESS", "HostileHttps", "fake_dns", "hostile_client", "https_app", "lookups", "make_ca",
+]
 
 #: Made-up names that resolve to 127.0.0.1 in the test process.
 FAKE_NAMES = frozenset({"evil.example", "other.example", "rebind.example"})
@@ -57,7 +59,9 @@ def fake_dns(
         name = host.decode() if isinstance(host, bytes) else str(host)
         lookups.append(name)
         if table is not None and name in table:
-            return real(table[name], port, socket.AF_INET, type, proto, flags)
+            address = table[name]
+            assert ipaddress.ip_address(address).is_loopback, f"test resolver: {address} would leave the machine"
+            return real(address, port, socket.AF_INET, type, proto, flags)
         if name in names:
             return real("127.0.0.1", port, socket.AF_INET, type, proto, flags)
         if name == "localhost":
