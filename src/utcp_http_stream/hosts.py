@@ -19,6 +19,7 @@ import re
 import idna
 
 from utcp_http_stream.errors import InsecureUrlError
+from utcp_http_stream.settings import ENV_PREFIX
 
 __all__ = [
     "LOCAL_ADDRESSES_HINT",
@@ -33,7 +34,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: How the user lifts the address rule (one wording, used by every message).
 LOCAL_ADDRESSES_HINT = (
-    "for local development set the client setting allow_local_addresses (UTCP_HTTP_STREAM_ALLOW_LOCAL_ADDRESSES=1)"
+    f"for local development set the client setting allow_local_addresses ({ENV_PREFIX}ALLOW_LOCAL_ADDRESSES=1)"
 )
 
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})

@@ -13,15 +13,17 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from utcp_http_stream.settings import ENV_PREFIX
+
 __all__ = ["UnknownField", "unknown_fields"]
 
 # Keys people write for something the template deliberately does not offer,
 # and where that thing lives instead.
 _ELSEWHERE = {
     "verify": "certificate checks cannot be turned off from a manual; trust a private CA with the client "
-    "setting ca_bundle (UTCP_HTTP_STREAM_CA_BUNDLE)",
+    f"setting ca_bundle ({ENV_PREFIX}CA_BUNDLE)",
     "proxy": "proxies come from HTTP(S)_PROXY when the client setting trust_env is on "
-    "(UTCP_HTTP_STREAM_TRUST_ENV=1)",
+    f"({ENV_PREFIX}TRUST_ENV=1)",
     "retries": "retries and resumption are the reconnect field: {max_attempts, initial_delay_ms, max_delay_ms}",
 }
 _SYNONYMS = {

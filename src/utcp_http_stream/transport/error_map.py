@@ -30,6 +30,7 @@ from utcp_http_stream.proxies import env_proxy, proxy_variable
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import printable_excerpt, scrub_error
+from utcp_http_stream.settings import ENV_PREFIX
 from utcp_http_stream.transport.limits import MAX_HEADER_LINE, CallLimits
 from utcp_http_stream.transport.tls import tls_error_for
 
@@ -267,4 +268,4 @@ class ErrorMap(Deadline):
             return ""
         proxy, variable = named
         return (f"; {variable} names the proxy {proxy}, which this client does not use unless the trust_env "
-                "client setting is on (UTCP_HTTP_STREAM_TRUST_ENV=1)")
+                f"client setting is on ({ENV_PREFIX}TRUST_ENV=1)")
