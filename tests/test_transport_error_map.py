@@ -25,7 +25,9 @@ from utcp_http_stream.errors import (
     TemplateError,
     TlsError,
 )
+from utcp_http_stream.proxies import UnusableProxy
 from utcp_http_stream.security import MESSAGE_LIMIT
+from utcp_http_stream.transport.connection import proxy_for
 from utcp_http_stream.transport.error_map import ErrorMap, IdleTimeout
 from utcp_http_stream.transport.limits import CallLimits
 
@@ -195,6 +197,30 @@ def test_an_unreachable_proxy_is_named(monkeypatch):
     message = str(error)
     assert message.startswith(f"could not connect to the proxy http://proxy.corp:3128 that HTTPS_PROXY names for {URL}")
     assert "trust_env" in message and "is the server running" not in message and "SENTINEL" not in message
+
+
+def test_a_hint_names_all_proxy_when_that_names_the_proxy(monkeypatch):
+    monkeypatch.setenv("all_proxy", "http://user:pw-SENTINEL@proxy.corp:3128")
+    refused = connector_error(OSError(-2, "Name or service not known"))
+    assert str(error_map().translate(refused)).endswith(
+        "; all_proxy names the proxy http://proxy.corp:3128, which this client does not use unless the "
+        "trust_env client setting is on (UTCP_HTTP_STREAM_TRUST_ENV=1)")
+
+
+def test_a_proxy_the_client_cannot_speak_to_is_refused_by_name(monkeypatch):
+    """proxy_for raises UnusableProxy for a SOCKS proxy; the map says which
+    variable names it and what to do, without its credentials."""
+    monkeypatch.setenv("ALL_PROXY", "socks5h://tunnel:pw-SENTINEL@127.0.0.1:1080")
+    with pytest.raises(UnusableProxy) as raised:
+        proxy_for(URL)
+    error = error_map(trust_env=True).translate(raised.value)
+    assert type(error) is StreamInterruptedError and error.items_yielded == 0
+    assert str(error) == (
+        f"ALL_PROXY names the proxy socks5h://127.0.0.1:1080 for {URL}, which this client cannot use: it reaches "
+        "proxies over http:// or https:// only, not socks5h://. Name an HTTP proxy in HTTPS_PROXY (it comes before "
+        "ALL_PROXY), add the host to NO_PROXY, or turn the trust_env client setting off")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")  # the scheme's own variable comes first
+    assert proxy_for(URL) == ("http://proxy.corp:3128", None)
 
 
 @pytest.mark.parametrize(

@@ -203,17 +203,69 @@ async def test_a_proxy_that_refuses_the_host_is_named(env, origin, proxy, monkey
     assert "NO_PROXY" in str(caught.value)
 
 
-async def test_an_unreachable_proxy_is_named_not_the_tools_server(env, origin, proxy, monkeypatch, free_port):
-    monkeypatch.setenv("HTTPS_PROXY", proxy.url_with("agent", "pw-SENTINEL"))
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "ALL_PROXY", "all_proxy"])
+async def test_an_unreachable_proxy_is_named_not_the_tools_server(env, origin, proxy, monkeypatch, free_port,
+                                                                  variable):
+    monkeypatch.setenv(variable, proxy.url_with("agent", "pw-SENTINEL"))
     async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
         await client.register_manual(manual(origin.base() + "/utcp"))
-        monkeypatch.setenv("HTTPS_PROXY", f"http://agent:pw-SENTINEL@127.0.0.1:{free_port}")
+        monkeypatch.setenv(variable, f"http://agent:pw-SENTINEL@127.0.0.1:{free_port}")
         with pytest.raises(StreamInterruptedError) as caught:
             await client.call_tool("evil.data", {})
     message = str(caught.value)
     assert caught.value.items_yielded == 0
-    assert f"could not connect to the proxy http://127.0.0.1:{free_port} that HTTPS_PROXY names" in message
+    assert f"could not connect to the proxy http://127.0.0.1:{free_port} that {variable} names" in message
     assert "is the server running" not in message and "SENTINEL" not in message
+
+
+async def test_all_proxy_carries_the_calls_when_no_scheme_variable_is_set(env, origin, proxy, monkeypatch):
+    """``ALL_PROXY``, as curl, requests and httpx read it (aiohttp's own
+    trust_env ignores it: a user behind such a proxy would go direct)."""
+    monkeypatch.setenv("ALL_PROXY", proxy.url)
+    async with hostile_client(monkeypatch, env[1], allow_local=False) as client:
+        await client.register_manual(manual(origin.base() + "/utcp"))
+        result = await client.call_tool("evil.data", {})
+        streamed = []
+        async for item in client.call_tool_streaming("evil.resumable", {}):
+            streamed.append(item)
+            origin.go.set()
+    assert result["host"] == f"evil.example:{origin.server.port}"
+    assert streamed == ["first", "item 2", "item 3"]
+    assert proxy.requests == [f"CONNECT evil.example:{origin.server.port}"] * proxy.tunnels
+    assert "evil.example" not in lookups
+
+
+@pytest.mark.parametrize("variable", ["ALL_PROXY", "HTTPS_PROXY"])
+async def test_a_socks_proxy_is_refused_by_name_and_never_gone_around(env, origin, monkeypatch, variable):
+    """A SOCKS proxy (``ALL_PROXY=socks5h://...``, an SSH tunnel's usual
+    setting) cannot be spoken to by aiohttp. The call fails saying so, before
+    any connection: neither an HTTP request sent to the SOCKS port nor a
+    direct connection around the proxy the user asked for."""
+    accepted: list[int] = []
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        writer.close()
+
+    socks = await asyncio.start_server(count, "127.0.0.1", 0)
+    port = socks.sockets[0].getsockname()[1]
+    try:
+        monkeypatch.setenv(variable, f"socks5h://tunnel:pw-SENTINEL@127.0.0.1:{port}")
+        # allow_local on: a direct connection around the proxy would succeed, and show in `lookups`
+        async with hostile_client(monkeypatch, env[1], allow_local=True) as client:
+            registered = await client.register_manual(manual(origin.base() + "/utcp"))
+    finally:
+        socks.close()
+        await socks.wait_closed()
+    assert not registered.success
+    message = registered.errors[0]
+    assert message.startswith(f"{variable} names the proxy socks5h://127.0.0.1:{port} for "
+                              f"https://evil.example:{origin.server.port}/utcp, which this client cannot use: it "
+                              "reaches proxies over http:// or https:// only, not socks5h://")
+    assert "add the host to NO_PROXY, or turn the trust_env client setting off" in message
+    assert ("(it comes before ALL_PROXY)" in message) is (variable == "ALL_PROXY")
+    assert "SENTINEL" not in message
+    assert accepted == [] and "evil.example" not in lookups
 
 
 async def test_a_cut_tunnel_resumes_the_sse_stream_through_a_new_one(env, origin, proxy, monkeypatch):

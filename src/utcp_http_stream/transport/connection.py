@@ -12,7 +12,7 @@ import aiohttp
 from yarl import URL
 
 from utcp_http_stream.decompress import accept_encoding
-from utcp_http_stream.proxies import env_proxy
+from utcp_http_stream.proxies import UnusableProxy, env_proxy
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.transport.call import keepalive_allows
 from utcp_http_stream.transport.guard import ConnectGuard
@@ -118,9 +118,13 @@ DIRECT: tuple[None, None] = (None, None)
 def proxy_for(url: str) -> tuple[str, aiohttp.BasicAuth | None] | tuple[None, None]:
     """``session.request``'s ``proxy`` and ``proxy_auth`` for ``url``: the
     environment's proxy (:func:`utcp_http_stream.proxies.env_proxy`), or
-    :data:`DIRECT`."""
+    :data:`DIRECT`. A proxy aiohttp cannot speak to (SOCKS) raises
+    :class:`~utcp_http_stream.proxies.UnusableProxy`: never a silent direct
+    connection around a proxy the user asked for."""
     proxy = env_proxy(url)
     if proxy is None:
         return DIRECT
+    if not proxy.speaks_http:
+        raise UnusableProxy(proxy)
     auth = aiohttp.BasicAuth(proxy.user, proxy.password or "") if proxy.user is not None else None
     return proxy.url, auth

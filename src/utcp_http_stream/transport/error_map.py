@@ -26,7 +26,7 @@ from utcp_http_stream.errors import (
     StreamTimeoutError,
     TemplateError,
 )
-from utcp_http_stream.proxies import env_proxy, proxy_variable
+from utcp_http_stream.proxies import EnvProxy, UnusableProxy, env_proxy, proxy_variable
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.retry import Deadline
 from utcp_http_stream.security import printable_excerpt, scrub_error
@@ -140,6 +140,8 @@ class ErrorMap(Deadline):
         """aiohttp's and the OS's failures (in this order: the most specific first)."""
         if isinstance(exc, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
             return self._proxy_error(exc)
+        if isinstance(exc, UnusableProxy):
+            return self._unusable_proxy(exc.proxy)
         if isinstance(exc, aiohttp.ClientConnectorError):
             return StreamInterruptedError(
                 f"could not connect to {self.url}: {reason(exc.os_error)}; is the server running and reachable?"
@@ -189,11 +191,22 @@ class ErrorMap(Deadline):
         advice = f"the answer came from the proxy {proxy} ({variable}), not from the tool's server: the proxy {why}"
         return HttpStatusError(exc.status, printable_excerpt(exc.message or "", 100), self.url, advice)
 
+    def _unusable_proxy(self, proxy: EnvProxy) -> StreamInterruptedError:
+        """The environment's proxy for this URL is one aiohttp cannot speak to."""
+        scheme = proxy.url.partition("://")[0]
+        before = " (it comes before ALL_PROXY)" if proxy.variable.upper() == "ALL_PROXY" else ""
+        return StreamInterruptedError(
+            f"{proxy.variable} names the proxy {proxy.url} for {self.url}, which this client cannot use: it reaches "
+            f"proxies over http:// or https:// only, not {scheme}://. Name an HTTP proxy in "
+            f"{proxy_variable(self.url)}{before}, add the host to NO_PROXY, or turn the trust_env client setting off",
+            0,
+        )
+
     def _env_proxy(self) -> tuple[str, str] | None:
         """The proxy the environment names for the current URL (printable) and
         the variable that names it, or None."""
         found = env_proxy(self.url)
-        return None if found is None else (found.url, proxy_variable(self.url))
+        return None if found is None else (found.url, found.variable)
 
     def interrupted(self, exc: BaseException) -> StreamInterruptedError:
         why = reason(exc)
