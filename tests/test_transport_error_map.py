@@ -207,6 +207,14 @@ def test_a_hint_names_all_proxy_when_that_names_the_proxy(monkeypatch):
         "trust_env client setting is on (UTCP_HTTP_STREAM_TRUST_ENV=1)")
 
 
+def test_a_socks_proxy_is_not_advised_as_what_trust_env_would_use(monkeypatch):
+    monkeypatch.setenv("ALL_PROXY", "socks5h://tunnel:pw-SENTINEL@127.0.0.1:1080")
+    message = str(error_map().translate(connector_error(OSError(-2, "Name or service not known"))))
+    assert message.endswith("; ALL_PROXY names the proxy socks5h://127.0.0.1:1080, which this client cannot use (it "
+                            "reaches proxies over http:// or https:// only)")
+    assert "SENTINEL" not in message
+
+
 def test_a_proxy_the_client_cannot_speak_to_is_refused_by_name(monkeypatch):
     """proxy_for raises UnusableProxy for a SOCKS proxy; the map says which
     variable names it and what to do, without its credentials."""

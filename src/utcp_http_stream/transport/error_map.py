@@ -276,9 +276,11 @@ class ErrorMap(Deadline):
     def _unused_proxy(self) -> str:
         """Advice for a call that went direct although the environment names a
         proxy for it: behind a proxy, a direct connection fails or hangs."""
-        named = None if self.limits.trust_env or self.phase != "connect" else self._env_proxy()
-        if named is None:
+        found = None if self.limits.trust_env or self.phase != "connect" else env_proxy(self.url)
+        if found is None:
             return ""
-        proxy, variable = named
-        return (f"; {variable} names the proxy {proxy}, which this client does not use unless the trust_env "
-                f"client setting is on ({ENV_PREFIX}TRUST_ENV=1)")
+        if not found.speaks_http:  # trust_env would not help: say what would
+            return (f"; {found.variable} names the proxy {found.url}, which this client cannot use (it reaches "
+                    "proxies over http:// or https:// only)")
+        return (f"; {found.variable} names the proxy {found.url}, which this client does not use unless the "
+                f"trust_env client setting is on ({ENV_PREFIX}TRUST_ENV=1)")
