@@ -45,6 +45,7 @@ def test_every_setting_has_a_variable():
         ENV_PREFIX + "MAX_RESULT_BYTES_CEILING": "2000",
         ENV_PREFIX + "CONNECT_TIMEOUT_CEILING": "3000",
         ENV_PREFIX + "IDLE_TIMEOUT_CEILING": "4000",
+        ENV_PREFIX + "CONNECT_TIMEOUT": "2500",
     }
     assert len(env) == len(dataclasses.fields(ClientSettings))
     s = ClientSettings.load(env)
@@ -63,6 +64,7 @@ def test_every_setting_has_a_variable():
         max_result_bytes_ceiling=2000,
         connect_timeout_ceiling=3000,
         idle_timeout_ceiling=4000,
+        connect_timeout=2500,
     )
 
 
@@ -158,6 +160,20 @@ def test_item_and_result_bytes_are_clamped():
 def test_connect_timeout_is_clamped():
     s = ClientSettings(connect_timeout_ceiling=2000)
     assert (s.connect_ms(1), s.connect_ms(2000), s.connect_ms(600_000)) == (1, 2000, 2000)
+
+
+def test_a_template_without_connect_timeout_gets_the_clients():
+    """A manual written for utcp-http sets no connect_timeout: the user decides
+    how long its tools may take to start answering, within the ceiling."""
+    assert ClientSettings().connect_ms(None) == 5_000
+    assert ClientSettings(connect_timeout=30_000).connect_ms(None) == 30_000
+    assert ClientSettings(connect_timeout=30_000).connect_ms(1_000) == 1_000  # the template's own value wins
+    assert ClientSettings(connect_timeout=90_000).connect_ms(None) == 60_000  # the ceiling still holds
+
+
+def test_connect_timeout_zero_is_refused():
+    with pytest.raises(TemplateError, match="connect_timeout must be > 0 ms"):
+        ClientSettings.load({ENV_PREFIX + "CONNECT_TIMEOUT": "0"})
 
 
 @pytest.mark.parametrize(("asked", "idle"), [(None, 300_000), (0, 300_000), (1, 1), (300_000, 300_000),

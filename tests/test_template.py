@@ -23,7 +23,9 @@ def test_defaults_follow_the_contract():
     assert t.content_type == "application/octet-stream"
     assert t.chunk_size == 4096
     assert t.timeout == 60000
-    assert t.connect_timeout == 5000
+    # Unset: the client's connect_timeout setting applies, 5000 ms unless the user changed it (the contract's
+    # default; docs/ARCHITECTURE-NOTES.md).
+    assert t.connect_timeout is None
     assert t.idle_timeout is None
     assert t.stream_format == "auto"
     assert t.select is None

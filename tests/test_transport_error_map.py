@@ -107,6 +107,18 @@ def test_timeout_waiting_for_the_headers():
     assert "is the server up and reachable?" in str(error) and "raise connect_timeout" in str(error)
 
 
+def test_the_header_wait_advice_names_the_client_setting_when_the_template_set_none():
+    """A template that sets no connect_timeout (a manual written for
+    utcp-http, say) waits the client's; the user may not own the manual."""
+    client_setting = "the client setting connect_timeout (UTCP_HTTP_STREAM_CONNECT_TIMEOUT)"
+    errors = error_map()
+    errors.limits.connect_from_settings = True
+    for reused in (False, True):
+        errors.reused = reused
+        assert client_setting in str(errors.translate(TimeoutError()))
+    assert client_setting not in str(error_map().translate(TimeoutError()))  # the template set its own
+
+
 def test_timeout_waiting_for_the_headers_on_an_open_connection_blames_the_slow_answer():
     error = error_map(phase="connect", reused=True).translate(TimeoutError())
     assert isinstance(error, StreamTimeoutError) and error.phase == "connect"

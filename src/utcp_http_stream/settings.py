@@ -42,6 +42,9 @@ class ClientSettings:
     max_result_bytes_ceiling: int = 256 * _MiB
     connect_timeout_ceiling: int = 60_000
     idle_timeout_ceiling: int = 300_000
+    #: The ``connect_timeout`` of a template that sets none (ms): a slow tool
+    #: on someone else's manual is the user's to allow, not only the manual's.
+    connect_timeout: int = 5_000
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientSettings:
@@ -64,6 +67,8 @@ class ClientSettings:
             _check_not_negative(field.name, getattr(self, field.name))
         if self.client_key is not None and self.client_cert is None:
             raise TemplateError("client setting client_key needs client_cert too")
+        if self.connect_timeout == 0:
+            raise TemplateError(f"client setting connect_timeout must be > 0 ms ({ENV_PREFIX}CONNECT_TIMEOUT)")
 
     # -- clamping a template's limits ----------------------------------------
 
@@ -73,8 +78,10 @@ class ClientSettings:
     def result_bytes(self, asked: int) -> int:
         return min(asked, self.max_result_bytes_ceiling)
 
-    def connect_ms(self, asked: int) -> int:
-        return min(asked, self.connect_timeout_ceiling)
+    def connect_ms(self, asked: int | None) -> int:
+        """The header wait in ms: the template's, else this client's
+        ``connect_timeout``; at most the ceiling either way."""
+        return min(self.connect_timeout if asked is None else asked, self.connect_timeout_ceiling)
 
     def idle_ms(self, asked: int | None) -> int:
         """The idle wait in ms: always bounded, even when the template says

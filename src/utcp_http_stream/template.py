@@ -82,7 +82,10 @@ class StreamableHttpCallTemplate(CallTemplate):
     # Numbers are strict: a manual's ``timeout: true`` is refused, not read as 1 ms.
     chunk_size: int = Field(4096, gt=0, strict=True, description="max bytes per yielded chunk in bytes framing")
     timeout: int = Field(60_000, ge=0, strict=True, description="ms for the whole call; 0 = no overall limit")
-    connect_timeout: int = Field(5_000, gt=0, strict=True, description="ms to connect and receive the headers")
+    connect_timeout: int | None = Field(
+        None, gt=0, strict=True,
+        description="ms to connect and receive the headers; None = the client's connect_timeout setting (5000 ms)",
+    )
     idle_timeout: int | None = Field(None, gt=0, strict=True, description="ms between two body pieces; None = timeout")
     headers: dict[str, str] | None = None
     body_field: str | None = None

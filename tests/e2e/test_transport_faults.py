@@ -79,6 +79,29 @@ def report(record_property: Callable[[str, Any], None], name: str, value: float)
 # -- timeouts ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("setting_ms", "fails"), [(300, True), (3_000, False)])
+async def test_a_template_without_connect_timeout_waits_as_long_as_the_client_setting(
+    fault: FaultServer, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch, setting_ms: int, fails: bool
+) -> None:
+    """A manual written for utcp-http sets no connect_timeout. A tool that
+    works out its whole answer before sending anything (here: headers after
+    1 s) is then the user's to allow, with the client setting, without
+    owning the manual."""
+    monkeypatch.setenv("UTCP_HTTP_STREAM_CONNECT_TIMEOUT", str(setting_ms))
+    fault.add_tool("slow_answer", "/slow_headers")
+    client = await make_client()
+    async with asyncio.timeout(5):
+        if not fails:
+            assert await client.call_tool("fault.slow_answer", {"delay": 1}) == [{"i": 0}, {"i": 1}]
+            return
+        with pytest.raises(StreamTimeoutError) as caught:
+            await client.call_tool("fault.slow_answer", {"delay": 1})
+    message = str(caught.value)
+    assert caught.value.phase == "connect" and "connect_timeout=300 ms" in message
+    assert ("connect_timeout on the call template, or the client setting connect_timeout "
+            "(UTCP_HTTP_STREAM_CONNECT_TIMEOUT), which applies to every template that sets none") in message
+
+
 async def test_connect_timeout_when_headers_never_come(fault: FaultServer, make_client: MakeClient) -> None:
     fault.add_tool("slow_headers", "/slow_headers", connect_timeout=300)
     client = await make_client()

@@ -206,8 +206,9 @@ def _request_template(args: argparse.Namespace, headers: dict[str, str]) -> tupl
         "http_method": args.method,
         "stream_format": args.format,
         "timeout": args.timeout,
-        "connect_timeout": args.connect_timeout,
     }
+    if args.connect_timeout is not None:
+        template["connect_timeout"] = args.connect_timeout
     if args.idle_timeout is not None:
         template["idle_timeout"] = args.idle_timeout
     if headers:

@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     request.add_argument("--select", metavar="POINTER", help="JSON Pointer applied to each item, e.g. /choices/0")
     request.add_argument("--timeout", type=int, default=60_000, metavar="MS", help="whole call, 0 = none")
-    request.add_argument("--connect-timeout", type=int, default=5_000, metavar="MS", help="until headers")
+    request.add_argument("--connect-timeout", type=int, default=None, metavar="MS",
+                         help="until headers (default: the client setting, 5000)")
     request.add_argument("--idle-timeout", type=int, metavar="MS", help="between two pieces of body")
     _output_options(request)
 

@@ -264,14 +264,22 @@ class ErrorMap(Deadline):
                 "connect",
                 f"the request to {self.url} went out on an open connection, but no response headers came "
                 f"{waited}; a tool that works out its whole answer before sending anything needs a larger "
-                "connect_timeout on its call template",
+                f"connect_timeout{self._connect_setting()}",
             )
         return StreamTimeoutError(
             "connect",
             f"no response headers from {self.url} {waited}: either no connection could be made in that time (is "
-            "the server up and reachable?), or the server takes longer to start answering (raise connect_timeout "
-            f"on the call template){self._unused_proxy()}",
+            "the server up and reachable?), or the server takes longer to start answering (raise connect_timeout"
+            f"{self._connect_setting()}){self._unused_proxy()}",
         )
+
+    def _connect_setting(self) -> str:
+        """Where the header wait is raised: the template that set it, or (for
+        a template that set none, a manual the user may not own) the client."""
+        if self.limits.connect_from_settings:
+            return (f" on the call template, or the client setting connect_timeout ({ENV_PREFIX}CONNECT_TIMEOUT), "
+                    "which applies to every template that sets none")
+        return " on the call template"
 
     def _unused_proxy(self) -> str:
         """Advice for a call that went direct although the environment names a

@@ -26,14 +26,16 @@ class CallLimits:
     certificate and uses the environment's proxy (they change the advice in
     error messages)."""
 
-    __slots__ = ("client_cert", "connect_ms", "idle_from_timeout", "idle_ms", "idle_s", "max_item_bytes",
-                 "max_result_bytes", "timeout_ms", "trust_env")
+    __slots__ = ("client_cert", "connect_from_settings", "connect_ms", "idle_from_timeout", "idle_ms", "idle_s",
+                 "max_item_bytes", "max_result_bytes", "timeout_ms", "trust_env")
 
     def __init__(self, *, timeout_ms: int, connect_ms: int, idle_ms: int, idle_from_timeout: bool = False,
                  max_item_bytes: int = 0, max_result_bytes: int = 0, client_cert: bool = False,
-                 trust_env: bool = False) -> None:
+                 trust_env: bool = False, connect_from_settings: bool = False) -> None:
         self.timeout_ms = timeout_ms
         self.connect_ms = connect_ms
+        #: The header wait is the client's ``connect_timeout`` (the template set none).
+        self.connect_from_settings = connect_from_settings
         self.idle_ms = idle_ms
         self.idle_s = idle_ms / 1000
         #: The idle limit came from ``timeout`` (the template set no ``idle_timeout``).
@@ -56,6 +58,7 @@ class CallLimits:
             max_result_bytes=settings.result_bytes(template.max_result_bytes),
             client_cert=settings.client_cert is not None,
             trust_env=settings.trust_env,
+            connect_from_settings=template.connect_timeout is None,
         )
 
 
@@ -68,7 +71,7 @@ class LimitsCache:
 
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
-        self._known: dict[tuple[int, int, int | None, int, int], CallLimits] = {}
+        self._known: dict[tuple[int, int | None, int | None, int, int], CallLimits] = {}
 
     def __call__(self, template: StreamableHttpCallTemplate) -> CallLimits:
         key = (template.timeout, template.connect_timeout, template.idle_timeout, template.max_item_bytes,
