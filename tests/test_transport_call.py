@@ -1,5 +1,5 @@
 """Call: a call's limits after the client's ceilings and its waits bounded by
-the deadline; keepalive_allows: reading the server's Keep-Alive. No server."""
+the deadline. No server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from utcp_http_stream.errors import StreamTimeoutError
 from utcp_http_stream.request import PreparedRequest
 from utcp_http_stream.settings import ClientSettings
 from utcp_http_stream.template import StreamableHttpCallTemplate
-from utcp_http_stream.transport.call import Call, keepalive_allows
+from utcp_http_stream.transport.call import Call
 
 URL = "http://127.0.0.1:9/stream"
 
@@ -24,38 +24,6 @@ def make_call(settings: ClientSettings | None = None, **fields) -> Call:
 def expire(call: Call) -> Call:
     call.at = 0.0  # long past on the monotonic clock
     return call
-
-
-# -- keepalive_allows -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("header", "allowed"),
-    [
-        (None, True),
-        ("", True),
-        ("max=100", True),
-        ("timeout=5", True),
-        ("timeout=4", True),  # exactly the client's expiry: the client gives up first
-        ("timeout=3.9", False),
-        ("timeout=2", False),
-        ("timeout=5, max=100", True),
-        ("max=100, timeout=2", False),
-        (" Timeout = 2 ", False),
-        ('timeout="2"', False),
-        ("timeout=soon", True),  # unreadable: keep aiohttp's own behaviour
-        ("timeout=", True),
-        ("timeout=0", False),
-    ],
-)
-def test_keepalive_allows(header, allowed):
-    assert keepalive_allows(header, 4_000) is allowed
-
-
-def test_keepalive_against_another_expiry():
-    assert keepalive_allows("timeout=5", 10_000) is False
-    assert keepalive_allows("timeout=5", 5_000) is True
-    assert keepalive_allows("timeout=0", 0) is True
 
 
 # -- limits after the ceilings --------------------------------------------------------------

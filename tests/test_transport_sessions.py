@@ -24,7 +24,7 @@ class Made:
     def __init__(self) -> None:
         self.sessions: list[aiohttp.ClientSession] = []
 
-    def __call__(self) -> aiohttp.ClientSession:
+    def __call__(self, keepalive_ms: int | None = None) -> aiohttp.ClientSession:
         session = aiohttp.ClientSession()
         self.sessions.append(session)
         return session
@@ -188,7 +188,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def loop_pool(session: aiohttp.ClientSession, limit: int = 0, per_host: int = 0) -> LoopPool:
-    return LoopPool(asyncio.get_running_loop(), session, limit, per_host, home=True)
+    return LoopPool(asyncio.get_running_loop(), lambda _keepalive_ms: session, limit, per_host, home=True)
 
 
 class Waits:

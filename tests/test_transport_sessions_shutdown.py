@@ -14,7 +14,7 @@ from utcp_http_stream.transport.sessions import LoopPool, SessionPool
 def sessions() -> tuple[SessionPool, list[aiohttp.ClientSession]]:
     made: list[aiohttp.ClientSession] = []
 
-    def make() -> aiohttp.ClientSession:
+    def make(keepalive_ms: int | None = None) -> aiohttp.ClientSession:
         made.append(aiohttp.ClientSession())
         return made[-1]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.node_server import NODE, running_node
 from tests.raw_http_server import running_raw_server
 from tests.support import report
 from tests.uvicorn_server import CountingApp, running_uvicorn
@@ -53,8 +54,9 @@ async def sweep(
     calls: int,
     seed: int,
     idle: tuple[float, float] = (0.7, 1.1),
+    lanes: int = LANES,
 ) -> list[Outcome]:
-    """``calls`` calls from ``LANES`` lanes (lane ``i`` calls ``template(i)``),
+    """``calls`` calls from ``lanes`` lanes (lane ``i`` calls ``template(i)``),
     each idling a random ``idle`` seconds between its calls.
 
     Each lane has its own client (``StreamClient(**settings)``), as each agent
@@ -83,7 +85,7 @@ async def sweep(
                     assert result["method"] == tmpl["http_method"]
                     outcomes.append((number, None))
 
-    await asyncio.gather(*(lane(number) for number in range(LANES)))
+    await asyncio.gather(*(lane(number) for number in range(lanes)))
     return outcomes
 
 
@@ -211,14 +213,44 @@ async def test_never_a_third_attempt(method: str, key: str | None) -> None:
     assert [s.connection for s in server.seen_path("/drop")] == [1, 2]
 
 
-async def test_shorter_server_keep_alive_timeout_closes_the_connection_after_the_response() -> None:
+async def test_a_server_announcing_a_shorter_keep_alive_gets_a_pool_that_expires_sooner() -> None:
+    """``Keep-Alive: timeout=1`` against the client's 4 s: the first
+    connection (from the client's pool) is closed after its response; the
+    next calls share one connection of a pool that expires at 750 ms, and a
+    call after a longer pause gets a new one instead of racing the server."""
     async with running_raw_server(keep_alive="timeout=1") as server, StreamClient() as client:
         assert client.settings.keepalive_expiry > 1000
-        first = await client.call({"url": server.base + "/a", "stream_format": "json"})
-        second = await client.call({"url": server.base + "/b", "stream_format": "json"})
-        await asyncio.sleep(0.05)
-    assert (first["connection"], second["connection"]) == (1, 2)
-    assert server.closed_by_client >= 1  # the client closed the first connection itself
+
+        async def connection() -> int:
+            return (await client.call({"url": server.base + "/a", "stream_format": "json"}))["connection"]
+
+        burst = [await connection() for _ in range(4)]
+        await asyncio.sleep(0.9)  # past the shorter pool's 750 ms, still within the server's 1 s
+        after_pause = await connection()
+        again = await connection()
+    assert burst == [1, 2, 2, 2]
+    assert (after_pause, again) == (3, 3)
+    assert server.closed_by_client >= 2  # the first connection, and the one that expired
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node (Node.js)")
+async def test_node_with_a_one_second_keep_alive_reuses_connections_and_never_races(record_property) -> None:
+    """Node announces its keepAliveTimeout (here 1 s) and closes idle
+    connections on it. POST calls from lanes idling 0.3-1.2 s, with the
+    client's default expiry: every call succeeds, and the short pauses reuse
+    connections (before, each call opened one)."""
+    calls, lanes = 36, 6
+    with running_node(1_000) as base:
+        start = time.monotonic()
+        outcomes = await sweep({}, echo(base, "POST"), calls, seed=12, idle=(0.3, 1.2), lanes=lanes)
+        async with StreamClient() as client:
+            connections = (await client.call({"url": base + "/stats", "stream_format": "json"}))["connections"] - 1
+    failures = [message for _lane, message in outcomes if message is not None]
+    for what, value in [("calls", len(outcomes)), ("failures", len(failures)), ("connections", connections),
+                        ("sweep_s", time.monotonic() - start)]:
+        report(record_property, "keepalive", f"node_{what}", value)
+    assert failures == [] and len(outcomes) == calls
+    assert connections < calls - lanes  # reused across the short pauses
 
 
 async def test_longer_server_keep_alive_timeout_keeps_the_connection() -> None:

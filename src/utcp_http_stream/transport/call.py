@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from utcp_http_stream.transport.sessions import LoopPool
     from utcp_http_stream.transport.slots import Held, Slots
 
-__all__ = ["Call", "Exchange", "keepalive_allows", "status_error"]
+__all__ = ["Call", "Exchange", "status_error"]
 
 _ERROR_BODY_LIMIT = 4096
 #: Longest wait for an error body's first bytes (the call's deadline may be shorter).
@@ -133,23 +133,6 @@ class Exchange:
         held, self._held = self._held, None
         if held is not None:
             held.give()
-
-
-def keepalive_allows(header: str | None, expiry_ms: int) -> bool:
-    """False when the server announces (``Keep-Alive: timeout=N``) that it
-    closes idle connections sooner than the client would reuse them: such a
-    connection is closed after its response instead of racing the server."""
-    if not header:
-        return True
-    for part in header.split(","):
-        name, _, value = part.partition("=")
-        if name.strip().lower() == "timeout":
-            try:
-                # A parameter value may be a quoted-string (RFC 9110 section 5.6.6).
-                return float(value.strip().strip('"')) * 1000 >= expiry_ms
-            except ValueError:
-                return True
-    return True
 
 
 async def status_error(call: Call, exchange: Exchange) -> HttpStatusError:

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 from pydantic import ValidationError
 from utcp.data.auth_implementations import OAuth2Auth
 from yarl import URL
@@ -32,6 +33,7 @@ from utcp_http_stream.transport.call import Call, Exchange, status_error
 from utcp_http_stream.transport.connection import DIRECT, make_session, proxy_for
 from utcp_http_stream.transport.error_map import finish
 from utcp_http_stream.transport.guard import connecting
+from utcp_http_stream.transport.keepalive import ShortKeepAlive
 from utcp_http_stream.transport.limits import LimitsCache
 from utcp_http_stream.transport.oauth import fetch_token
 from utcp_http_stream.transport.response import StreamResponse, drain
@@ -92,7 +94,12 @@ class StreamClient:
         self.max_redirects = max_redirects
         s = self.settings
         tls = ssl_context(s)  # read once: a bad ca_bundle fails here, naming the setting
-        self._pools = SessionPool(lambda: make_session(s, tls), s.max_connections, s.max_connections_per_host)
+        #: Servers that announced a shorter keep-alive than ``keepalive_expiry`` (learnt by every pool).
+        self._short_keepalive = short = ShortKeepAlive(s.keepalive_expiry)
+        self._pools = SessionPool(
+            lambda keepalive_ms: make_session(s, tls, short, keepalive_ms), s.max_connections,
+            s.max_connections_per_host,
+        )
         self._limits = LimitsCache(s)
         # Bound methods made once per client, not per call.
         self._reconnect = self._connect
@@ -319,12 +326,15 @@ class StreamClient:
                 held = await pool.acquire(request.url, call.pool_wait)
             try:
                 errors.phase = "connect"
+                url = _url(request.url)
+                # A server that announced a shorter keep-alive: through the pool that expires sooner.
+                session = pool.session if not self._short_keepalive.expiries else self._session_to(pool, url)
                 with connecting(request.url, proxy is not None) as attempt:
                     try:
                         with pool.timer.wait(call.header_wait()):
-                            raw = await pool.session.request(
+                            raw = await session.request(
                                 request.method,
-                                _url(request.url),
+                                url,
                                 headers=request.headers,
                                 data=request.body,
                                 allow_redirects=False,
@@ -340,6 +350,11 @@ class StreamClient:
             with errors:  # translated there (entered only on a failure: the happy path pays nothing)
                 raise
         return Exchange(raw, request, held)
+
+    def _session_to(self, pool: LoopPool, url: URL) -> aiohttp.ClientSession:
+        """The session of ``pool`` whose connections expire as ``url``'s server needs."""
+        expiry = self._short_keepalive.expiry_for(url)
+        return pool.session if expiry is None else pool.session_expiring(expiry)
 
     # -- OAuth2 ----------------------------------------------------------------
 

@@ -14,8 +14,8 @@ from yarl import URL
 from utcp_http_stream.decompress import accept_encoding
 from utcp_http_stream.proxies import UnusableProxy, env_proxy
 from utcp_http_stream.settings import ClientSettings
-from utcp_http_stream.transport.call import keepalive_allows
 from utcp_http_stream.transport.guard import ConnectGuard
+from utcp_http_stream.transport.keepalive import ShortKeepAlive
 from utcp_http_stream.transport.limits import MAX_HEADER_FIELDS, MAX_HEADER_LINE
 
 __all__ = ["DIRECT", "make_session", "proxy_for", "response_class"]
@@ -40,10 +40,12 @@ class _NoCookies(aiohttp.DummyCookieJar):
         return none
 
 
-def response_class(keepalive_expiry_ms: int) -> type[aiohttp.ClientResponse]:
-    """The session's response class: a connection whose server announces
-    (``Keep-Alive: timeout=N``) that it closes idle connections sooner than
-    ``keepalive_expiry`` is closed after its response instead of pooled.
+def response_class(keepalive_expiry_ms: int, short: ShortKeepAlive) -> type[aiohttp.ClientResponse]:
+    """The response class of a session whose pool expires idle connections
+    after ``keepalive_expiry_ms``: a connection whose server announces
+    (``Keep-Alive: timeout=N``) that it closes idle connections sooner is
+    closed after its response instead of pooled, and ``short`` learns the
+    origin's timeout (its later calls go through a pool that expires sooner).
 
     It must be decided inside ``start()``: aiohttp hands a connection back to
     the pool as soon as the body is complete, which for a small body is before
@@ -55,7 +57,7 @@ def response_class(keepalive_expiry_ms: int) -> type[aiohttp.ClientResponse]:
             protocol = connection.protocol
             await super().start(connection)
             keep_alive = self.headers.get("Keep-Alive")
-            if keep_alive and protocol is not None and not keepalive_allows(keep_alive, keepalive_expiry_ms):
+            if keep_alive and protocol is not None and not short.allows(self.url, keep_alive, keepalive_expiry_ms):
                 if self.connection is None:
                     protocol.close()  # already back in the pool: nothing ran in between, close it now
                 else:
@@ -80,16 +82,21 @@ _MAX_HEADERS = (
 )
 
 
-def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.ClientSession:
+def make_session(
+    settings: ClientSettings, tls: ssl.SSLContext, short: ShortKeepAlive, keepalive_ms: int | None = None
+) -> aiohttp.ClientSession:
     """A session for one event loop. The pool's limits are enforced by
     :class:`~utcp_http_stream.transport.sessions.LoopPool`, not here, so that
-    the wait for a connection is its own timeout phase."""
+    the wait for a connection is its own timeout phase. Its idle connections
+    expire after ``keepalive_ms`` (the client's ``keepalive_expiry`` unless
+    given: shorter for the servers ``short`` knows)."""
+    expiry = settings.keepalive_expiry if keepalive_ms is None else keepalive_ms
     connector = aiohttp.TCPConnector(
         limit=0,
         limit_per_host=0,
         ttl_dns_cache=DNS_CACHE_S,
         ssl=tls,
-        keepalive_timeout=settings.keepalive_expiry / 1000,
+        keepalive_timeout=expiry / 1000,
         socket_factory=ConnectGuard(settings.allow_local_addresses).socket_factory,
     )
     return aiohttp.ClientSession(
@@ -100,7 +107,7 @@ def make_session(settings: ClientSettings, tls: ssl.SSLContext) -> aiohttp.Clien
         # (proxy_for), when the client's trust_env setting is on.
         trust_env=False,
         timeout=_NO_AIOHTTP_TIMEOUT,
-        response_class=response_class(settings.keepalive_expiry),
+        response_class=response_class(expiry, short),
         # Content decoding is the plugin's (decompress.py): bounded pieces,
         # and a compressed stream cut short is detected, not returned as whole.
         auto_decompress=False,

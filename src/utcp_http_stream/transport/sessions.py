@@ -28,23 +28,36 @@ from utcp_http_stream.security import Origin, origin_of
 from utcp_http_stream.transport.slots import Held, Slots
 from utcp_http_stream.transport.wait_timer import WaitTimer
 
-__all__ = ["LoopPool", "SessionPool"]
+__all__ = ["LoopPool", "MakeSession", "SessionPool"]
 
 logger = logging.getLogger(__name__)
 
 
+#: ``make(keepalive_ms)``: a new session whose idle connections expire after
+#: ``keepalive_ms`` (None: the client's ``keepalive_expiry``).
+MakeSession = Callable[[int | None], aiohttp.ClientSession]
+
+
 class LoopPool:
-    """One loop's session, its connection slots and its calls in flight."""
+    """One loop's session, its connection slots and its calls in flight.
+
+    Calls to a server that announced a keep-alive timeout shorter than the
+    client's ``keepalive_expiry`` go through a session of this loop whose
+    connections expire sooner (:meth:`session_expiring`; see
+    :mod:`~utcp_http_stream.transport.keepalive`). The slots are the pool's,
+    whichever session a call goes through."""
 
     __slots__ = (
-        "_closer", "_per_host", "calls", "home", "limit", "loop", "per_host_limit", "session", "slots", "timer"
+        "_closer", "_make", "_per_host", "_shorter", "calls", "home", "limit", "loop", "per_host_limit", "session",
+        "slots", "timer",
     )
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession, limit: int, per_host: int, home: bool
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, make: MakeSession, limit: int, per_host: int,
+                 home: bool) -> None:
         self.loop = loop
-        self.session = session
+        self._make = make
+        self.session = make(None)
+        self._shorter: dict[int, aiohttp.ClientSession] = {}
         self.home = home
         self.calls = 0
         self.limit = limit
@@ -60,10 +73,20 @@ class LoopPool:
         self._closer = _closed_with_loop(self)
         await anext(self._closer)
 
+    def session_expiring(self, keepalive_ms: int) -> aiohttp.ClientSession:
+        """This loop's session whose idle connections expire after ``keepalive_ms``."""
+        session = self._shorter.get(keepalive_ms)
+        if session is None:
+            session = self._shorter[keepalive_ms] = self._make(keepalive_ms)
+        return session
+
     async def close(self) -> None:
-        """Stop the header-wait timer and close the session (on the pool's loop)."""
+        """Stop the header-wait timer and close the sessions (on the pool's loop)."""
         self.timer.close()
-        await self.session.close()
+        shorter = list(self._shorter.values())
+        self._shorter.clear()
+        for session in (self.session, *shorter):
+            await session.close()
 
     def acquire_now(self) -> Slots | Held | None:
         """What one request holds, if it is free right now (the common case:
@@ -120,7 +143,7 @@ class SessionPool:
 
     __slots__ = ("_home", "_home_chosen", "_make", "_others", "limit", "per_host")
 
-    def __init__(self, make: Callable[[], aiohttp.ClientSession], limit: int, per_host: int) -> None:
+    def __init__(self, make: MakeSession, limit: int, per_host: int) -> None:
         self._make = make
         self.limit = limit
         self.per_host = per_host
@@ -161,7 +184,7 @@ class SessionPool:
             pool = self._others.get(loop)
             if pool is None:
                 make_home = not self._home_chosen and self._home is None
-                pool = LoopPool(loop, self._make(), self.limit, self.per_host, home=make_home)
+                pool = LoopPool(loop, self._make, self.limit, self.per_host, home=make_home)
                 if make_home:
                     self._home = pool
                 else:
