@@ -6,8 +6,11 @@ that ``HTTP_PROXY`` / ``HTTPS_PROXY`` names for its URL's scheme, else the one
 ``ALL_PROXY`` names (as curl, requests and httpx read it), unless ``NO_PROXY``
 covers its host: the stdlib's rule (``urllib.request``), which is also
 aiohttp's, plus ``ALL_PROXY``, which aiohttp ignores. Each variable may be
-spelled in lower case, which wins, as in the stdlib. The plugin applies it itself, per request, rather than
-through aiohttp's ``trust_env``: that one also sends ``~/.netrc`` passwords to
+spelled in lower case, which wins, as in the stdlib. Only HTTP proxies can be
+used (:attr:`EnvProxy.speaks_http`); the transport refuses the others by name.
+
+The plugin applies the rule itself, per request, rather than through
+aiohttp's ``trust_env``: that one also sends ``~/.netrc`` passwords to
 whatever host a manual names, and fails every call whose template sets its
 own Authorization header for such a host.
 
