@@ -168,7 +168,15 @@ def test_a_template_without_connect_timeout_gets_the_clients():
     assert ClientSettings().connect_ms(None) == 5_000
     assert ClientSettings(connect_timeout=30_000).connect_ms(None) == 30_000
     assert ClientSettings(connect_timeout=30_000).connect_ms(1_000) == 1_000  # the template's own value wins
-    assert ClientSettings(connect_timeout=90_000).connect_ms(None) == 60_000  # the ceiling still holds
+    assert ClientSettings(connect_timeout_ceiling=40_000).connect_ms(600_000) == 40_000  # a template's: clamped
+
+
+def test_a_connect_timeout_above_its_ceiling_is_refused_not_cut():
+    with pytest.raises(TemplateError, match="connect_timeout \\(90000 ms\\) is above connect_timeout_ceiling"):
+        ClientSettings.load({ENV_PREFIX + "CONNECT_TIMEOUT": "90000"})
+    raised = ClientSettings.load({ENV_PREFIX + "CONNECT_TIMEOUT": "90000",
+                                  ENV_PREFIX + "CONNECT_TIMEOUT_CEILING": "90000"})
+    assert raised.connect_ms(None) == 90_000
 
 
 def test_connect_timeout_zero_is_refused():

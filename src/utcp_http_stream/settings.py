@@ -69,6 +69,12 @@ class ClientSettings:
             raise TemplateError("client setting client_key needs client_cert too")
         if self.connect_timeout == 0:
             raise TemplateError(f"client setting connect_timeout must be > 0 ms ({ENV_PREFIX}CONNECT_TIMEOUT)")
+        if self.connect_timeout > self.connect_timeout_ceiling:
+            # Both are the user's: a default silently cut to the ceiling would surprise.
+            raise TemplateError(
+                f"client setting connect_timeout ({self.connect_timeout} ms) is above connect_timeout_ceiling "
+                f"({self.connect_timeout_ceiling} ms); raise {ENV_PREFIX}CONNECT_TIMEOUT_CEILING too"
+            )
 
     # -- clamping a template's limits ----------------------------------------
 
