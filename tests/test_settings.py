@@ -177,6 +177,8 @@ def test_a_connect_timeout_above_its_ceiling_is_refused_not_cut():
     raised = ClientSettings.load({ENV_PREFIX + "CONNECT_TIMEOUT": "90000",
                                   ENV_PREFIX + "CONNECT_TIMEOUT_CEILING": "90000"})
     assert raised.connect_ms(None) == 90_000
+    lowered = ClientSettings.load({ENV_PREFIX + "CONNECT_TIMEOUT_CEILING": "300"})  # the default: clamped
+    assert lowered.connect_ms(None) == 300
 
 
 def test_connect_timeout_zero_is_refused():

@@ -22,6 +22,8 @@ __all__ = ["ENV_PREFIX", "ClientSettings"]
 ENV_PREFIX = "UTCP_HTTP_STREAM_"
 
 _MiB = 1024 * 1024
+#: The contract's header wait (section 1), for a template that sets none.
+_CONNECT_TIMEOUT_MS = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class ClientSettings:
     idle_timeout_ceiling: int = 300_000
     #: The ``connect_timeout`` of a template that sets none (ms): a slow tool
     #: on someone else's manual is the user's to allow, not only the manual's.
-    connect_timeout: int = 5_000
+    connect_timeout: int = _CONNECT_TIMEOUT_MS
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientSettings:
@@ -69,8 +71,9 @@ class ClientSettings:
             raise TemplateError("client setting client_key needs client_cert too")
         if self.connect_timeout == 0:
             raise TemplateError(f"client setting connect_timeout must be > 0 ms ({ENV_PREFIX}CONNECT_TIMEOUT)")
-        if self.connect_timeout > self.connect_timeout_ceiling:
-            # Both are the user's: a default silently cut to the ceiling would surprise.
+        if self.connect_timeout > self.connect_timeout_ceiling and self.connect_timeout != _CONNECT_TIMEOUT_MS:
+            # Both are the user's: a value they chose, silently cut to the ceiling, would surprise (the
+            # default under a lowered ceiling is simply clamped, as a template's value is).
             raise TemplateError(
                 f"client setting connect_timeout ({self.connect_timeout} ms) is above connect_timeout_ceiling "
                 f"({self.connect_timeout_ceiling} ms); raise {ENV_PREFIX}CONNECT_TIMEOUT_CEILING too"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from yarl import URL
 
-__all__ = ["ShortKeepAlive", "announced_timeout_ms", "origin_of", "shorter_expiry_ms"]
+__all__ = ["ShortKeepAlive", "announced_timeout_ms", "shorter_expiry_ms"]
 
 #: The least margin kept short of a server's announced timeout: the response's
 #: way back and the next request's way there both run on the server's clock.
@@ -24,7 +24,8 @@ MARGIN_MS = 250
 #: Expiries are multiples of this, so that few pools serve every server.
 STEP_MS = 250
 
-Origin = tuple[str, str | None, int | None]
+#: An origin as aiohttp's URL gives it: scheme, host, port.
+_Key = tuple[str, str | None, int | None]
 
 
 def announced_timeout_ms(header: str | None) -> float | None:
@@ -53,7 +54,7 @@ def shorter_expiry_ms(timeout_ms: float) -> int | None:
     return expiry if expiry >= STEP_MS else None
 
 
-def origin_of(url: URL) -> Origin:
+def _key(url: URL) -> _Key:
     return url.scheme, url.host, url.port
 
 
@@ -69,13 +70,13 @@ class ShortKeepAlive:
     def __init__(self, default_ms: int) -> None:
         self.default_ms = default_ms
         #: origin -> the expiry (ms) of the pool its calls go through
-        self.expiries: dict[Origin, int] = {}
+        self.expiries: dict[_Key, int] = {}
 
     def expiry_for(self, url: URL) -> int | None:
         """The expiry of the pool a call to ``url`` goes through, when it is
         not the client's own (check :attr:`expiries` first: empty is the
         common case)."""
-        return self.expiries.get(origin_of(url))
+        return self.expiries.get(_key(url))
 
     def allows(self, url: URL, header: str, pool_expiry_ms: int) -> bool:
         """Learn what a response from ``url`` announced (``header``, its
@@ -84,7 +85,7 @@ class ShortKeepAlive:
         timeout = announced_timeout_ms(header)
         if timeout is None:
             return True
-        origin = origin_of(url)
+        origin = _key(url)
         if timeout >= self.default_ms:
             self.expiries.pop(origin, None)  # the server's timeout went up again
         else:
