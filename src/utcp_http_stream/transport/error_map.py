@@ -38,6 +38,9 @@ __all__ = ["ErrorMap", "IdleTimeout", "finish", "reason"]
 
 logger = logging.getLogger(__name__)
 
+#: Why a SOCKS (or any other non-HTTP) proxy cannot be used, one wording.
+_HTTP_PROXIES_ONLY = "it reaches proxies over http:// or https:// only"
+
 class IdleTimeout(TimeoutError):
     """No body bytes arrived within the idle limit while the consumer waited."""
 
@@ -174,7 +177,8 @@ class ErrorMap(Deadline):
     def _proxy_error(self, exc: aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError) -> HttpStreamError:
         """The environment's proxy (``trust_env``) could not be reached, or
         refused to open the tunnel: said of the proxy, not of the tool's server."""
-        proxy, variable = self._env_proxy() or ("the proxy", proxy_variable(self.url))
+        found = env_proxy(self.url)
+        proxy, variable = (found.url, found.variable) if found is not None else ("the proxy", proxy_variable(self.url))
         if isinstance(exc, aiohttp.ClientProxyConnectionError):
             return StreamInterruptedError(
                 f"could not connect to the proxy {proxy} that {variable} names for {self.url}: "
@@ -196,17 +200,11 @@ class ErrorMap(Deadline):
         scheme = proxy.url.partition("://")[0]
         before = " (it comes before ALL_PROXY)" if proxy.variable.upper() == "ALL_PROXY" else ""
         return StreamInterruptedError(
-            f"{proxy.variable} names the proxy {proxy.url} for {self.url}, which this client cannot use: it reaches "
-            f"proxies over http:// or https:// only, not {scheme}://. Name an HTTP proxy in "
+            f"{proxy.variable} names the proxy {proxy.url} for {self.url}, which this client cannot use: "
+            f"{_HTTP_PROXIES_ONLY}, not {scheme}://. Name an HTTP proxy in "
             f"{proxy_variable(self.url)}{before}, add the host to NO_PROXY, or turn the trust_env client setting off",
             0,
         )
-
-    def _env_proxy(self) -> tuple[str, str] | None:
-        """The proxy the environment names for the current URL (printable) and
-        the variable that names it, or None."""
-        found = env_proxy(self.url)
-        return None if found is None else (found.url, found.variable)
 
     def interrupted(self, exc: BaseException) -> StreamInterruptedError:
         why = reason(exc)
@@ -288,7 +286,7 @@ class ErrorMap(Deadline):
         if found is None:
             return ""
         if not found.speaks_http:  # trust_env would not help: say what would
-            return (f"; {found.variable} names the proxy {found.url}, which this client cannot use (it reaches "
-                    "proxies over http:// or https:// only)")
+            return (f"; {found.variable} names the proxy {found.url}, which this client cannot use "
+                    f"({_HTTP_PROXIES_ONLY})")
         return (f"; {found.variable} names the proxy {found.url}, which this client does not use unless the "
                 f"trust_env client setting is on ({ENV_PREFIX}TRUST_ENV=1)")

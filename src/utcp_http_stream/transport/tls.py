@@ -27,10 +27,10 @@ __all__ = ["describe_tls_failure", "find_ssl_error", "ssl_context", "tls_error_f
 _NOT_YET_VALID = 9
 _EXPIRED = 10
 _REVOKED = 23
-_UNTRUSTED = frozenset({2, 18, 19, 20, 21})  # unknown issuer, self-signed, incomplete chain
 #: X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: no issuer for the last certificate the server sent.
 #: Either a private CA, or a server that sends its certificate without the intermediate.
 _NO_LOCAL_ISSUER = 20
+_UNTRUSTED = frozenset({2, 18, 19, _NO_LOCAL_ISSUER, 21})  # unknown issuer, self-signed, incomplete chain
 _NAME_MISMATCH = frozenset({62, 63, 64})  # host name, e-mail, IP address
 #: OpenSSL's RFC 5280 profile checks (X509_V_ERR_INVALID_CA .. EC_KEY_EXPLICIT_PARAMS), made by
 #: ``VERIFY_X509_STRICT``, which Python 3.13 turns on: a missing Authority Key Identifier (85), a CA's
